@@ -1,0 +1,202 @@
+"""REST endpoints (OpenAPI at /docs): sessions, rooms, the stage, health.
+
+Each handler validates input with its schema, calls one action, and shapes the answer; the
+rules and the writes live in actions/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ruang import __version__
+from ruang.actions import members as member_actions
+from ruang.actions import rooms as room_actions
+from ruang.actions.members import MemberInfo
+from ruang.api.deps import COOKIE, CurrentMember, CurrentToken, RuntimeDep, ServicesDep
+from ruang.domain import rooms as rules
+from ruang.errors import NotAuthenticated
+from ruang.events.models import RoomSnapshot, RoomView
+
+router = APIRouter(prefix="/api/v1")
+health_router = APIRouter()
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginIn(_Schema):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class MemberPublic(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    is_admin: bool
+
+    @classmethod
+    def of(cls, m: MemberInfo) -> MemberPublic:
+        return cls(id=m.id, username=m.username, display_name=m.display_name,
+                   is_admin=m.is_admin)
+
+
+class LoginOut(BaseModel):
+    token: str
+    expires_at: dt.datetime
+    member: MemberPublic
+
+
+class RoomCreate(_Schema):
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Annotated[str, Field(max_length=2000)] = ""
+
+
+class RoomSummaryOut(BaseModel):
+    id: int
+    title: str
+    description: str
+    host: str
+    created_at: dt.datetime
+    speakers: int
+    listeners: int
+
+
+class RoomList(BaseModel):
+    rooms: list[RoomSummaryOut]
+
+
+class YouOut(BaseModel):
+    in_room: bool
+    role: str | None
+    actions: list[str]
+
+
+class RoomDetail(BaseModel):
+    snapshot: RoomSnapshot
+    you: YouOut
+
+
+class MemberTarget(_Schema):
+    member: Annotated[str, Field(min_length=1, max_length=64,
+                                 description="@username or numeric member id")]
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+@router.post("/auth/login", response_model=LoginOut, tags=["sessions"])
+async def login(body: LoginIn, request: Request, response: Response,
+                svc: ServicesDep) -> LoginOut:
+    token, member, expires = await member_actions.login(
+        svc, body.username, body.password, user_agent=request.headers.get("user-agent"))
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
+                        secure=svc.settings.cookie_secure, path="/",
+                        max_age=svc.settings.session_days * 86400)
+    return LoginOut(token=token, expires_at=expires, member=MemberPublic.of(member))
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])
+async def logout(svc: ServicesDep, token: CurrentToken) -> Response:
+    if not token:
+        raise NotAuthenticated("not_authenticated", "log in first")
+    await member_actions.logout(svc, token)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/me", response_model=MemberPublic, tags=["sessions"])
+async def me(member: CurrentMember) -> MemberPublic:
+    return MemberPublic.of(member)
+
+
+# --- rooms ----------------------------------------------------------------------------------
+
+
+@router.get("/rooms", response_model=RoomList, tags=["rooms"])
+async def list_rooms(svc: ServicesDep, member: CurrentMember) -> RoomList:
+    rooms = await room_actions.list_live(svc)
+    return RoomList(rooms=[RoomSummaryOut.model_validate(r, from_attributes=True)
+                           for r in rooms])
+
+
+@router.post("/rooms", response_model=RoomView, status_code=status.HTTP_201_CREATED,
+             tags=["rooms"])
+async def create_room(body: RoomCreate, svc: ServicesDep, member: CurrentMember) -> RoomView:
+    return await room_actions.create_room(svc, member, body.title, body.description)
+
+
+@router.get("/rooms/{room_id}", response_model=RoomDetail, tags=["rooms"])
+async def get_room(room_id: int, svc: ServicesDep, member: CurrentMember) -> RoomDetail:
+    snap = await room_actions.snapshot(svc, room_id)
+    mine = snap.member(member.id)
+    seat = rules.Seat(mine.role, mine.self_muted, mine.mod_muted, mine.invited) \
+        if mine else None
+    return RoomDetail(snapshot=snap, you=YouOut(
+        in_room=mine is not None, role=mine.role.value if mine else None,
+        actions=[a.value for a in rules.allowed_actions(seat)]))
+
+
+@router.post("/rooms/{room_id}/end", status_code=status.HTTP_204_NO_CONTENT, tags=["rooms"])
+async def end_room(room_id: int, svc: ServicesDep, member: CurrentMember) -> Response:
+    await room_actions.end_room(svc, room_id, member)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _target(svc: ServicesDep, body: MemberTarget) -> int:
+    return (await member_actions.find_member(svc, body.member)).id
+
+
+@router.post("/rooms/{room_id}/stage/invite", status_code=status.HTTP_204_NO_CONTENT,
+             tags=["stage"])
+async def stage_invite(room_id: int, body: MemberTarget, svc: ServicesDep,
+                       member: CurrentMember) -> Response:
+    await room_actions.invite_to_speak(svc, room_id, member, await _target(svc, body))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/rooms/{room_id}/stage/move-to-audience", status_code=status.HTTP_204_NO_CONTENT,
+             tags=["stage"])
+async def stage_move_to_audience(room_id: int, body: MemberTarget, svc: ServicesDep,
+                                 member: CurrentMember) -> Response:
+    await room_actions.move_to_audience(svc, room_id, member, await _target(svc, body))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/rooms/{room_id}/stage/mute", status_code=status.HTTP_204_NO_CONTENT,
+             tags=["stage"])
+async def stage_mute(room_id: int, body: MemberTarget, svc: ServicesDep,
+                     member: CurrentMember) -> Response:
+    await room_actions.set_mod_muted(svc, room_id, member, await _target(svc, body), True)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/rooms/{room_id}/stage/unmute", status_code=status.HTTP_204_NO_CONTENT,
+             tags=["stage"])
+async def stage_unmute(room_id: int, body: MemberTarget, svc: ServicesDep,
+                       member: CurrentMember) -> Response:
+    await room_actions.set_mod_muted(svc, room_id, member, await _target(svc, body), False)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# --- health ---------------------------------------------------------------------------------
+
+
+@health_router.get("/healthz", tags=["health"])
+async def healthz(runtime: RuntimeDep) -> JSONResponse:
+    report = await runtime.health()
+    code = 200 if report["status"] != "down" else 503
+    return JSONResponse(report, status_code=code)
+
+
+@health_router.get("/", include_in_schema=False)
+async def index() -> JSONResponse:
+    return JSONResponse({"name": "ruang", "version": __version__,
+                         "api": "/api/v1", "docs": "/docs", "health": "/healthz"})

@@ -1,0 +1,195 @@
+"""Wire Ruang together: storage, bus, hub, media (own Janus or external), HTTP and WebSocket.
+
+:class:`Runtime` owns every long-lived part and its background tasks; ``create_app`` builds
+the FastAPI application whose lifespan starts and stops the runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+
+from ruang import __version__
+from ruang.actions import rooms as room_actions
+from ruang.actions.context import Services
+from ruang.api import errors as api_errors
+from ruang.api.routes import health_router, router
+from ruang.api.ws.endpoint import router as ws_router
+from ruang.config import Settings
+from ruang.events.bus import EventBus, InMemoryBus
+from ruang.events.hub import Hub
+from ruang.media.engine import JanusNode, MediaEngine, MediaOptions
+from ruang.media.janus.supervisor import JanusSupervisor, SupervisorConfig, SupervisorError
+from ruang.storage.db import Database
+
+if TYPE_CHECKING:
+    from ruang.api.ws.connection import Connection
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 2.0
+
+
+def make_bus(settings: Settings) -> EventBus:
+    if settings.redis_url:
+        from ruang.events.redis_bus import RedisBus
+
+        return RedisBus(settings.redis_url)
+    return InMemoryBus()
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, db: Database | None = None,
+                 bus: EventBus | None = None) -> None:
+        self.settings = settings
+        self.db = db or Database(settings.effective_database_url)
+        self.bus = bus or make_bus(settings)
+        self.svc = Services(settings, self.db, self.bus, PasswordHasher())
+        self.hub = Hub(self.bus,
+                       current_seq=lambda room_id: room_actions.current_seq(self.svc, room_id),
+                       backfill=lambda room_id, after: room_actions.events_since(
+                           self.svc, room_id, after))
+        self.supervisor: JanusSupervisor | None = None
+        self.engine: MediaEngine | None = None
+        self.media_error: str | None = None
+        self._presences: dict[tuple[int, int], Connection] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.db.migrate()
+        await self.bus.start()
+        released = await room_actions.mark_all_disconnected(self.svc)
+        if released:
+            log.info("members from the previous run keep their places for the grace period",
+                     extra={"members": released})
+        if self.settings.media:
+            await self._start_media()
+        self._tasks.append(asyncio.create_task(self._sweeper(), name="presence-sweeper"))
+
+    async def _start_media(self) -> None:
+        s = self.settings
+        if s.janus_url:
+            node = JanusNode(s.janus_url, s.secret("janus_api_secret"),
+                             s.secret("janus_audiobridge_admin_key"),
+                             s.secret("janus_streaming_admin_key"))
+        else:
+            self.supervisor = JanusSupervisor(SupervisorConfig(
+                folder=s.data_dir / "janus", binary=s.janus_binary, ws_port=s.janus_ws_port,
+                rtp_port_range=s.janus_rtp_ports, streaming_port_range=s.janus_forward_ports,
+                event_loops=s.janus_event_loops, public_ip=s.media_public_ip,
+                ice_enforce_list=s.media_interfaces))
+            try:
+                await self.supervisor.start()
+            except SupervisorError as exc:
+                self.media_error = str(exc)
+                log.error("media is unavailable: %s", exc)
+                self.supervisor = None
+                return
+            sec = self.supervisor.secrets
+            node = JanusNode(self.supervisor.url, sec.api_secret, sec.audiobridge_admin_key,
+                             sec.streaming_admin_key)
+        self.engine = MediaEngine(node, MediaOptions(prebuffer=s.audio_prebuffer))
+        self._tasks.append(asyncio.create_task(self.engine.run(), name="media-engine"))
+        if not await self.engine.wait_up(10.0):
+            log.warning("media server not reachable yet; rooms work, audio will follow",
+                        extra={"error": self.engine.last_error})
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.hub.close()
+        if self.engine is not None:
+            await self.engine.stop()
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+        await self.bus.stop()
+        await self.db.dispose()
+
+    async def _sweeper(self) -> None:
+        grace = dt.timedelta(seconds=self.settings.presence_grace_seconds)
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                await room_actions.sweep_disconnected(self.svc, grace)
+            except Exception:
+                log.exception("presence sweep failed")
+
+    # --- presence: which connection holds a member's place in a room ----------------------
+
+    def take_presence(self, room_id: int, member_id: int, conn: Connection) -> None:
+        old = self._presences.get((room_id, member_id))
+        self._presences[(room_id, member_id)] = conn
+        if old is not None and old is not conn:
+            self._tasks.append(asyncio.create_task(old.replaced(room_id)))
+            self._tasks = [t for t in self._tasks if not t.done()]
+
+    def release_presence(self, room_id: int, member_id: int, conn: Connection) -> bool:
+        """True when this connection held the place (and now gave it up)."""
+        if self._presences.get((room_id, member_id)) is conn:
+            del self._presences[(room_id, member_id)]
+            return True
+        return False
+
+    def ice_servers(self) -> list[dict[str, Any]]:
+        return []
+
+    # --- health ---------------------------------------------------------------------------
+
+    async def health(self) -> dict[str, Any]:
+        storage_ok = await self.db.ping()
+        media: dict[str, Any]
+        if not self.settings.media:
+            media = {"status": "disabled"}
+        elif self.engine is None:
+            media = {"status": "down", "error": self.media_error}
+        else:
+            media = {"status": "up" if self.engine.is_up else "down", **self.engine.health()}
+            if self.supervisor is not None:
+                media["process"] = self.supervisor.health()
+        overall = "ok"
+        if media["status"] == "down":
+            overall = "degraded"
+        if not storage_ok:
+            overall = "down"
+        return {"status": overall, "version": __version__,
+                "storage": {"status": "up" if storage_ok else "down",
+                            "backend": self.db.backend},
+                "media": media, "bus": self.bus.health(),
+                "connections": len({id(c) for c in self._presences.values()})}
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or Settings()
+    rt = runtime or Runtime(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await rt.start()
+        try:
+            yield
+        finally:
+            await rt.stop()
+
+    app = FastAPI(title="Ruang", version=__version__, lifespan=lifespan,
+                  description="Self-hosted social audio network. WebSocket protocol: "
+                              "docs/protocol.md")
+    app.state.runtime = rt
+    api_errors.install(app)
+    app.include_router(health_router)
+    app.include_router(router)
+    app.include_router(ws_router)
+    return app

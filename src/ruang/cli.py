@@ -1,0 +1,465 @@
+"""The ``ruang`` command: run the server, administer it, and use it from a terminal.
+
+Client commands take ``--server`` and either ``--token`` or ``--user``/``--password`` (also
+from RUANG_SERVER, RUANG_TOKEN, RUANG_USER, RUANG_PASSWORD), or the token saved by
+``ruang login``. Failures print ``error: <code>: <message>`` and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ruang import __version__
+
+T = TypeVar("T")
+
+DEFAULT_SERVER = "http://127.0.0.1:8470"
+
+
+def _credentials_file() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "ruang" / "credentials.json"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(1)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    from ruang.client.api import ApiError
+
+    try:
+        return asyncio.run(coro)
+    except ApiError as exc:
+        _fail(f"{exc.code}: {exc.message}")
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    raise AssertionError("unreachable")
+
+
+def client_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    @click.option("--server", envvar="RUANG_SERVER", default=DEFAULT_SERVER, show_default=True,
+                  help="Ruang server URL.")
+    @click.option("--token", envvar="RUANG_TOKEN", default=None, help="Session or API token.")
+    @click.option("--user", envvar="RUANG_USER", default=None, help="Username to log in with.")
+    @click.option("--password", envvar="RUANG_PASSWORD", default=None,
+                  help="Password (prompted for when --user is given without it).")
+    @functools.wraps(func)
+    def wrapper(server: str, token: str | None, user: str | None, password: str | None,
+                **kwargs: Any) -> Any:
+        if user and not password and not token:
+            password = click.prompt(f"password for {user}", hide_input=True)
+        return func(_Auth(server, token, user, password), **kwargs)
+    return wrapper
+
+
+class _Auth:
+    def __init__(self, server: str, token: str | None, user: str | None,
+                 password: str | None) -> None:
+        self.server = server.rstrip("/")
+        self.token = token
+        self.user = user
+        self.password = password
+
+    async def client(self) -> Any:
+        from ruang.client.api import RuangClient
+
+        if self.token:
+            return RuangClient(self.server, token=self.token)
+        if self.user and self.password:
+            return await RuangClient.login(self.server, self.user, self.password)
+        saved = _load_saved(self.server)
+        if saved:
+            return RuangClient(self.server, token=saved)
+        _fail("log in first: `ruang login --user NAME`, or pass --user/--password or --token")
+
+
+def _load_saved(server: str) -> str | None:
+    path = _credentials_file()
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    token = data.get(server)
+    return token if isinstance(token, str) else None
+
+
+def _save_token(server: str, token: str) -> Path:
+    path = _credentials_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    data[server] = token
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    return path
+
+
+@click.group()
+@click.version_option(__version__, prog_name="ruang")
+def main() -> None:
+    """Ruang: live audio rooms for communities that own their platform."""
+
+
+# --- server ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address (RUANG_HOST).")
+@click.option("--port", default=None, type=int, help="Listen port (RUANG_PORT).")
+@click.option("--data-dir", default=None, type=click.Path(path_type=Path),
+              help="Data folder (RUANG_DATA_DIR).")
+def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run the Ruang server (and its own Janus unless RUANG_JANUS_URL is set)."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from ruang import logs
+    from ruang.app import create_app
+    from ruang.config import Settings
+
+    overrides: dict[str, Any] = {k: v for k, v in
+                                 {"host": host, "port": port, "data_dir": data_dir}.items()
+                                 if v is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        _fail(f"invalid_input: bad setting: {exc.errors()[0]['loc'][0]}: "
+              f"{exc.errors()[0]['msg']}")
+    logs.setup(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    click.echo(f"Ruang {__version__} on http://{settings.host}:{settings.port} "
+               f"(data: {settings.data_dir})", err=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+                ws_max_size=max(1 << 20, settings.ws_max_message_bytes * 2),
+                ws_ping_interval=20, ws_ping_timeout=20, timeout_graceful_shutdown=5)
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from ruang.config import Settings
+    from ruang.storage.db import Database
+
+    async def go() -> None:
+        db = Database(Settings().effective_database_url)
+        try:
+            await db.migrate()
+        finally:
+            await db.dispose()
+
+    _run(go())
+    click.echo("database is up to date")
+
+
+@main.command("config")
+@click.option("--markdown", is_flag=True, help="Print the settings table (for docs).")
+def config_cmd(markdown: bool) -> None:
+    """Show the effective settings (secrets hidden)."""
+    from ruang.config import Settings, settings_table
+
+    if markdown:
+        click.echo(settings_table())
+        return
+    settings = Settings()
+    for name, value in settings.model_dump().items():
+        click.echo(f"RUANG_{name.upper()}={value}")
+
+
+@main.group()
+def admin() -> None:
+    """Administer this instance (talks to the database directly)."""
+
+
+@admin.command("create-member")
+@click.argument("username")
+@click.option("--password", default=None, help="Prompted for when not given.")
+@click.option("--display-name", default=None)
+@click.option("--admin", "is_admin", is_flag=True, help="Make this member an administrator.")
+def create_member(username: str, password: str | None, display_name: str | None,
+                  is_admin: bool) -> None:
+    """Create a member account."""
+    from argon2 import PasswordHasher
+
+    from ruang.actions import members as member_actions
+    from ruang.actions.context import Services
+    from ruang.config import Settings
+    from ruang.errors import RuangError
+    from ruang.events.bus import InMemoryBus
+    from ruang.storage.db import Database
+
+    if password is None:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    assert password is not None
+
+    async def go() -> Any:
+        settings = Settings()
+        db = Database(settings.effective_database_url)
+        try:
+            await db.migrate()
+            svc = Services(settings, db, InMemoryBus(), PasswordHasher())
+            return await member_actions.create_member(svc, username, password,
+                                                      display_name=display_name,
+                                                      is_admin=is_admin)
+        finally:
+            await db.dispose()
+
+    try:
+        member = asyncio.run(go())
+    except RuangError as exc:
+        _fail(f"{exc.code}: {exc.message}")
+    click.echo(f"created member @{member.username} (id {member.id})")
+
+
+# --- client ---------------------------------------------------------------------------------
+
+
+@main.command()
+@client_options
+def login(auth: _Auth) -> None:
+    """Log in and save the session token for this server."""
+    from ruang.client.api import RuangClient
+
+    if not auth.user:
+        auth.user = click.prompt("username")
+        auth.password = click.prompt("password", hide_input=True)
+    assert auth.user is not None
+    assert auth.password is not None
+
+    async def go() -> str:
+        client = await RuangClient.login(auth.server, auth.user or "", auth.password or "")
+        await client.close()
+        assert client.token is not None
+        return client.token
+
+    token = _run(go())
+    path = _save_token(auth.server, token)
+    click.echo(f"logged in as @{auth.user}; token saved in {path}")
+
+
+@main.group()
+def rooms() -> None:
+    """Create, list and end rooms."""
+
+
+def _with_client(auth: _Auth, fn: Callable[[Any], Awaitable[T]]) -> T:
+    async def go() -> T:
+        client = await auth.client()
+        try:
+            return await fn(client)
+        finally:
+            await client.close()
+    return _run(go())
+
+
+@rooms.command("create")
+@client_options
+@click.argument("title")
+@click.option("--description", default="")
+def rooms_create(auth: _Auth, title: str, description: str) -> None:
+    """Start a live room; you are its moderator when you join."""
+    room = _with_client(auth, lambda c: c.create_room(title, description))
+    click.echo(f"room {room['id']} created: {room['title']}")
+    click.echo(f"join it: ruang join {room['id']}")
+
+
+@rooms.command("list")
+@client_options
+def rooms_list(auth: _Auth) -> None:
+    """List live rooms."""
+    found = _with_client(auth, lambda c: c.list_rooms())
+    if not found:
+        click.echo("no live rooms")
+    for r in found:
+        click.echo(f"{r['id']:>6}  {r['title']}  (host @{r['host']}, {r['speakers']} on stage, "
+                   f"{r['listeners']} listening)")
+
+
+@rooms.command("end")
+@client_options
+@click.argument("room", type=int)
+def rooms_end(auth: _Auth, room: int) -> None:
+    """End a room (moderators)."""
+    _with_client(auth, lambda c: c.end_room(room))
+    click.echo(f"room {room} ended")
+
+
+@main.group()
+def stage() -> None:
+    """Moderate the stage of a room."""
+
+
+def _stage_command(action: str, done: str) -> Callable[..., Any]:
+    @client_options
+    @click.argument("room", type=int)
+    @click.argument("member")
+    def command(auth: _Auth, room: int, member: str) -> None:
+        _with_client(auth, lambda c: c.stage(room, action, member))
+        click.echo(f"{member} {done} in room {room}")
+    return command
+
+
+stage.command("invite", help="Invite a listener to speak.")(
+    _stage_command("invite", "was invited to speak"))
+stage.command("move-to-audience", help="Move a speaker back to the audience.")(
+    _stage_command("move-to-audience", "was moved to the audience"))
+stage.command("mute", help="Mute a speaker (they cannot unmute themselves).")(
+    _stage_command("mute", "was muted"))
+stage.command("unmute", help="Allow a muted speaker to speak again.")(
+    _stage_command("unmute", "may speak again"))
+
+
+@main.command()
+@client_options
+@click.argument("room", type=int)
+@click.option("--play", "play", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="WAV file to speak when on stage.")
+@click.option("--tone", type=float, default=None, help="Speak a sine tone of this frequency.")
+@click.option("--loop/--no-loop", default=True, show_default=True,
+              help="Repeat the --play file.")
+@click.option("--record", "record", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write what you hear to this WAV file (48 kHz).")
+@click.option("--duration", type=float, default=None,
+              help="Leave after this many seconds (default: until Ctrl-C).")
+@click.option("--accept-invites/--decline-invites", default=True, show_default=True,
+              help="Answer invitations to speak.")
+def join(auth: _Auth, room: int, play: Path | None, tone: float | None, loop: bool,
+         record: Path | None, duration: float | None, accept_invites: bool) -> None:
+    """Join a room: listen (and record), and speak when on stage."""
+    if play and tone:
+        _fail("invalid_input: use --play or --tone, not both")
+    _run(_join(auth, room, play, tone, loop, record, duration, accept_invites))
+
+
+async def _join(auth: _Auth, room: int, play: Path | None, tone: float | None, loop: bool,
+                record: Path | None, duration: float | None, accept_invites: bool) -> None:
+    from ruang.client.audio import AudioSource, Recorder, SilenceSource, ToneSource, WavSource
+    from ruang.client.media import PeerMedia
+    from ruang.client.realtime import Realtime, RoomSession
+
+    source: AudioSource
+    if play is not None:  # noqa: SIM108
+        try:
+            source = WavSource(play, loop=loop)
+        except ValueError as exc:
+            _fail(f"invalid_input: {exc}")
+    elif tone is not None:
+        source = ToneSource(tone)
+    else:
+        source = SilenceSource()
+    recorder = Recorder() if record else None
+    media = PeerMedia(source=source, recorder=recorder)
+
+    def say(text: str) -> None:
+        click.echo(f"[{time.strftime('%H:%M:%S')}] {text}")
+
+    def on_event(session: RoomSession, kind: str, data: dict[str, Any]) -> None:
+        me = session.realtime.member["id"] if session.realtime.member else None
+        names = {m.id: f"@{m.username}" for m in (session.snapshot.members
+                                                  if session.snapshot else [])}
+        who = names.get(data.get("member_id", -1), f"member {data.get('member_id')}")
+        if kind == "snapshot":
+            mine = session.me
+            say(f"joined room {session.room_id} as {mine.role if mine else '?'} "
+                f"({len(session.snapshot.members) if session.snapshot else 0} present)")
+        elif kind == "member_joined":
+            say(f"@{data['member']['username']} joined as {data['member']['role']}")
+        elif kind == "member_left":
+            say(f"{who} left")
+        elif kind == "role_changed":
+            where = "is on stage" if data["role"] != "listener" else "moved to the audience"
+            say(f"{'you' if data['member_id'] == me else who} {where} ({data['role']})")
+        elif kind == "speak_invited" and data["member_id"] == me:
+            say("you were invited to speak" + (", accepting" if accept_invites else
+                                                ", declining"))
+        elif kind == "mute_changed":
+            state = ("muted by a moderator" if data["mod_muted"] else
+                     "muted" if data["self_muted"] else "unmuted")
+            say(f"{'you are' if data['member_id'] == me else who + ' is'} {state}")
+        elif kind == "room_ended":
+            say("the room has ended")
+        elif kind == "media":
+            media_state = data.get("state")
+            if media_state == "connected":
+                say("audio connected")
+            elif media_state == "waiting" and data.get("error"):
+                say(f"audio unavailable: {data['error'].get('message')} (retrying)")
+        elif kind == "left":
+            say(f"left room ({data.get('reason')})")
+
+    client = await auth.client()
+    rt = Realtime(client, on_event=on_event)
+    try:
+        await rt.connect()
+        session = await rt.join(room, media=media,
+                                on_invite="accept" if accept_invites else "decline")
+        stop = asyncio.Event()
+        loop_ = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop_.add_signal_handler(sig, stop.set)
+        deadline = time.monotonic() + duration if duration else None
+        while not stop.is_set() and session.left is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if isinstance(source, WavSource) and source.finished():
+                say("finished playing")
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.25)
+        if session.left is None:
+            await session.leave()
+            say("left the room")
+    finally:
+        await rt.close()
+        await client.close()
+        if recorder is not None and record is not None:
+            recorder.save(record)
+            say(f"recorded {len(recorder.samples()) / 48000:.1f} s to {record}")
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks (print JSON; see docs/BENCHMARKS.md)."""
+
+
+@bench.command("media")
+@click.option("--listeners", type=int, default=50, show_default=True,
+              help="Light listeners at the larger audience size (up to 200 here).")
+@click.option("--real-listeners", type=int, default=3, show_default=True,
+              help="Decoding listeners that check the tone and measure latency.")
+@click.option("--seconds", type=float, default=12.0, show_default=True,
+              help="Measurement window per audience size.")
+@click.option("--prebuffer", type=int, default=None, help="AudioBridge prebuffer (packets).")
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON line.")
+@click.option("--write-docs/--no-write-docs", default=False,
+              help="Record the result in docs/BENCHMARKS.md.")
+def bench_media(listeners: int, real_listeners: int, seconds: float, prebuffer: int | None,
+                as_json: bool, write_docs: bool) -> None:
+    """Mouth-to-ear latency, join time and Janus CPU per listener, on a private network."""
+    from ruang.bench import media as bench_media_mod
+
+    code = bench_media_mod.main(listeners=listeners, real_listeners=real_listeners,
+                                seconds=seconds, prebuffer=prebuffer, as_json=as_json,
+                                write_docs=write_docs)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

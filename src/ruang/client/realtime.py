@@ -1,0 +1,317 @@
+"""The SDK's WebSocket side: rooms kept in step with the server, media answered by itself.
+
+:class:`Realtime` holds one WebSocket. It reconnects when the connection drops and resumes
+each room from the last sequence number it applied (the server replays what was missed, or
+sends a fresh snapshot). Media offers are answered by the room's :class:`PeerMedia`, so
+promotion, demotion and media-server restarts need no action from the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
+
+from ruang.client.api import ApiError, RuangClient
+from ruang.client.media import PeerMedia
+from ruang.events import models as ev
+
+log = logging.getLogger(__name__)
+
+PROTOCOL = 1
+EventCallback = Callable[["RoomSession", str, dict[str, Any]], None]
+
+
+class RealtimeError(ApiError):
+    pass
+
+
+@dataclass
+class RoomSession:
+    realtime: Realtime
+    room_id: int
+    media: PeerMedia | None = None
+    on_invite: Literal["accept", "decline", "ignore"] = "ignore"
+    snapshot: ev.RoomSnapshot | None = None
+    left: str | None = None  # why this session ended (left, replaced, ended)
+    media_states: list[str] = field(default_factory=list)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def me(self) -> ev.MemberView | None:
+        member = self.realtime.member
+        if self.snapshot is None or member is None:
+            return None
+        return self.snapshot.member(int(member["id"]))
+
+    async def wait_for(self, predicate: Callable[[RoomSession], bool],
+                       timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: predicate(self))
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def leave(self) -> None:
+        await self.realtime.request({"type": "room.leave", "room_id": self.room_id})
+        self.left = "left"
+        self.realtime.rooms.pop(self.room_id, None)
+        if self.media is not None:
+            await self.media.close()
+        await self._notify()
+
+    async def set_muted(self, muted: bool) -> None:
+        await self.realtime.request({"type": "media.mute", "room_id": self.room_id,
+                                     "muted": muted})
+
+    async def answer_invite(self, accept: bool) -> None:
+        await self.realtime.request({"type": "stage.answer", "room_id": self.room_id,
+                                     "accept": accept})
+
+    async def restart_media(self) -> None:
+        await self.realtime.request({"type": "media.restart", "room_id": self.room_id})
+
+
+class Realtime:
+    def __init__(self, client: RuangClient, *, reconnect: bool = True,
+                 on_event: EventCallback | None = None) -> None:
+        self.client = client
+        self.reconnect = reconnect
+        self.on_event = on_event
+        self.member: dict[str, Any] | None = None
+        self.rooms: dict[int, RoomSession] = {}
+        self.reconnects = 0
+        self._ws: ClientConnection | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._refs = itertools.count(1)
+        self._reader: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._connected = asyncio.Event()
+
+    async def connect(self) -> None:
+        await self._open()
+        self._reader = asyncio.create_task(self._run(), name="ruang-realtime")
+
+    async def _open(self) -> None:
+        try:
+            self._ws = await connect(self.client.ws_url, subprotocols=["ruang.v1"],  # type: ignore[list-item]
+                                     max_size=2**20, open_timeout=10,
+                                     additional_headers={"Authorization":
+                                                         f"Bearer {self.client.token}"})
+        except (OSError, WebSocketException, TimeoutError) as exc:
+            raise RealtimeError(0, "connection_failed", f"WebSocket: {exc}") from exc
+        await self._ws.send(orjson.dumps({"type": "hello", "protocol": PROTOCOL,
+                                          "client": "ruang-sdk"}).decode())
+        reply = orjson.loads(await self._ws.recv())
+        if reply.get("type") != "welcome":
+            raise RealtimeError(0, str(reply.get("code", "unknown")),
+                                str(reply.get("message", reply)))
+        self.member = reply["member"]
+        self._connected.set()
+
+    async def close(self) -> None:
+        self._closed = True
+        for session in list(self.rooms.values()):
+            if session.media is not None:
+                await session.media.close()
+        if self._ws is not None:
+            await self._ws.close()
+        for task in [self._reader, *self._tasks]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def drop_connection(self) -> None:
+        """Close the socket as a network failure would (tests); it then reconnects."""
+        if self._ws is not None:
+            await self._ws.close(code=4000)
+
+    # --- requests -------------------------------------------------------------------------
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        if self._ws is None:
+            raise RealtimeError(0, "connection_failed", "not connected")
+        await self._ws.send(orjson.dumps(msg).decode())
+
+    async def request(self, msg: dict[str, Any], timeout: float = 15.0) -> dict[str, Any]:
+        await asyncio.wait_for(self._connected.wait(), timeout)
+        ref = f"r{next(self._refs)}"
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[ref] = fut
+        try:
+            await self.send({**msg, "ref": ref})
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._pending.pop(ref, None)
+
+    async def join(self, room_id: int, *, media: PeerMedia | None = None,
+                   on_invite: Literal["accept", "decline", "ignore"] = "ignore",
+                   listen_only: bool = False) -> RoomSession:
+        """Join a room. ``on_invite`` answers invitations to speak by itself."""
+        session = RoomSession(self, room_id, media=media, on_invite=on_invite)
+        self.rooms[room_id] = session
+        try:
+            await self.request({"type": "room.join", "room_id": room_id,
+                                "media": media is not None and not listen_only})
+        except BaseException:
+            self.rooms.pop(room_id, None)
+            raise
+        return session
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while not self._closed:
+            ws = self._ws
+            if ws is not None:
+                try:
+                    async for raw in ws:
+                        self._dispatch(orjson.loads(raw))
+                except ConnectionClosed:
+                    pass
+            self._connected.clear()
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(RealtimeError(0, "connection_lost", "connection lost"))
+            if self._closed or not self.reconnect:
+                return
+            while not self._closed:
+                await asyncio.sleep(backoff)
+                try:
+                    await self._open()
+                except (RealtimeError, ConnectionClosed, OSError) as exc:
+                    log.info("reconnect failed: %s", exc)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                backoff = 0.2
+                self.reconnects += 1
+                self._spawn(self._resume())
+                break
+
+    async def _resume(self) -> None:
+        for session in list(self.rooms.values()):
+            msg: dict[str, Any] = {"type": "room.join", "room_id": session.room_id,
+                                   "media": session.media is not None}
+            if session.snapshot is not None:
+                msg["since_seq"] = session.snapshot.seq
+            try:
+                await self.request(msg)
+            except ApiError as exc:
+                session.left = exc.code
+                await session._notify()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _resolve(self, ref: Any, msg: dict[str, Any], error: bool = False) -> None:
+        fut = self._pending.get(ref) if isinstance(ref, str) else None
+        if fut is None or fut.done():
+            return
+        if error:
+            fut.set_exception(RealtimeError(0, str(msg.get("code")), str(msg.get("message"))))
+        else:
+            fut.set_result(msg)
+
+    def _dispatch(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        room_id = msg.get("room_id")
+        if kind == "room.snapshot":
+            snap = ev.RoomSnapshot.model_validate(msg["snapshot"])
+            session = self.rooms.get(snap.room.id)
+            if session is not None:
+                session.snapshot = snap
+                self._emit(session, "snapshot", msg)
+                self._spawn(session._notify())
+            self._resolve(msg.get("ref"), msg)
+        elif kind == "room.event":
+            session = self.rooms.get(int(room_id)) if isinstance(room_id, int) else None
+            if session is not None:
+                self._apply(session, ev.RoomEventEnvelope.model_validate(
+                    {k: v for k, v in msg.items() if k != "type"}))
+        elif kind == "media.offer":
+            session = self.rooms.get(int(room_id)) if isinstance(room_id, int) else None
+            if session is not None and session.media is not None:
+                self._spawn(self._answer(session, msg))
+        elif kind == "media.state":
+            session = self.rooms.get(int(room_id)) if isinstance(room_id, int) else None
+            if session is not None:
+                session.media_states.append(str(msg.get("state")))
+                self._emit(session, "media", msg)
+        elif kind == "room.left":
+            session = self.rooms.pop(int(room_id), None) if isinstance(room_id, int) else None
+            if session is not None:
+                session.left = str(msg.get("reason"))
+                self._emit(session, "left", msg)
+                self._spawn(session._notify())
+            self._resolve(msg.get("ref"), msg)
+        elif kind in ("ack", "pong", "welcome"):
+            self._resolve(msg.get("ref"), msg)
+        elif kind == "error":
+            if msg.get("ref"):
+                self._resolve(msg.get("ref"), msg, error=True)
+            else:
+                log.warning("server error: %s %s", msg.get("code"), msg.get("message"))
+
+    def _apply(self, session: RoomSession, envelope: ev.RoomEventEnvelope) -> None:
+        if session.snapshot is None or envelope.seq <= session.snapshot.seq:
+            return
+        try:
+            session.snapshot = ev.apply(session.snapshot, envelope)
+        except ev.SequenceGap:
+            # Missed something: ask for a replay from where we are.
+            self._spawn(self._rejoin(session))
+            return
+        event = envelope.event
+        self._emit(session, event.type, event.model_dump(mode="json"))
+        me = self.member["id"] if self.member else None
+        if isinstance(event, ev.SpeakInvited) and event.member_id == me and \
+                session.on_invite != "ignore":
+            self._spawn(session.answer_invite(session.on_invite == "accept"))
+        if isinstance(event, ev.RoomEnded):
+            session.left = "ended"
+            self.rooms.pop(session.room_id, None)
+            if session.media is not None:
+                self._spawn(session.media.close())
+        self._spawn(session._notify())
+
+    async def _rejoin(self, session: RoomSession) -> None:
+        if session.snapshot is not None:
+            await self.send({"type": "room.sync", "room_id": session.room_id,
+                             "since_seq": session.snapshot.seq})
+
+    async def _answer(self, session: RoomSession, msg: dict[str, Any]) -> None:
+        media = session.media
+        assert media is not None
+        async with session._media_lock:
+            media.ice_servers = list(msg.get("ice_servers") or [])
+            try:
+                sdp = await media.answer(str(msg["sdp"]), str(msg["mode"]))
+                await self.request({"type": "media.answer", "room_id": session.room_id,
+                                    "media_id": msg["media_id"], "sdp": sdp})
+            except ApiError as exc:
+                log.warning("media answer refused: %s", exc)
+            except Exception:
+                log.exception("answering a media offer failed")
+        self._emit(session, "media_offer", {"mode": msg.get("mode")})
+
+    def _emit(self, session: RoomSession, kind: str, data: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(session, kind, data)
+            except Exception:
+                log.exception("event callback failed")
