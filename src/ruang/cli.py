@@ -354,7 +354,7 @@ async def _join(auth: _Auth, room: int, play: Path | None, tone: float | None, l
     from ruang.client.realtime import Realtime, RoomSession
 
     source: AudioSource
-    if play is not None:  # noqa: SIM108
+    if play is not None:
         try:
             source = WavSource(play, loop=loop)
         except ValueError as exc:

@@ -61,3 +61,10 @@ def reexec_inside() -> None:
     """Re-run this Python process (same argv) inside a private namespace; never returns."""
     code = run([sys.executable, *sys.argv])
     raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        print("usage: python -m ruang.netns COMMAND [ARG...]", file=sys.stderr)
+        raise SystemExit(2)
+    raise SystemExit(run(sys.argv[1:]))

@@ -1,0 +1,86 @@
+# Shared set-up steps for scripts/run and scripts/test (sourced, not run).
+# Each step checks first and only installs what is missing.
+
+RUANG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${RUANG_VENV:-$RUANG_ROOT/.venv}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+warn() { printf '\033[33mwarning: %s\033[0m\n' "$*" >&2; }
+die() { printf '\033[31merror: %s\033[0m\n' "$*" >&2; exit 1; }
+in_ci() { case "${CI:-}" in true|1|yes) return 0;; *) return 1;; esac; }
+
+# Run a command as root when we are root or may sudo without a password; else fail.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo "$@"
+  else return 1
+  fi
+}
+
+APT_UPDATED=""
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  if [ -z "$APT_UPDATED" ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || return 1
+    APT_UPDATED=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+find_python() {
+  for py in python3.13 python3.12 python3.11 python3; do
+    if command -v "$py" >/dev/null 2>&1 &&
+       "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+      command -v "$py"; return 0
+    fi
+  done
+  return 1
+}
+
+ensure_venv() {
+  if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+    return 0
+  fi
+  local py
+  py="$(find_python)" || die "Python 3.11 or newer is needed (Debian/Ubuntu: apt-get install python3)"
+  say "creating a virtual environment in $VENV ($("$py" --version))"
+  if ! "$py" -m venv "$VENV" 2>/dev/null; then
+    local ver; ver="$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+    say "installing python$ver-venv"
+    apt_install "python$ver-venv" || apt_install python3-venv ||
+      die "cannot create a virtual environment: install python3-venv"
+    rm -rf "$VENV"; "$py" -m venv "$VENV"
+  fi
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+}
+
+# Install the package (editable) when it or its dependencies changed since the last install.
+ensure_package() {
+  local extras="$1" stamp="$VENV/.ruang-installed$extras"
+  local sum; sum="$(cat "$RUANG_ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ] && "$VENV/bin/python" -c 'import ruang' 2>/dev/null; then
+    return 0
+  fi
+  say "installing Ruang and its dependencies into $VENV"
+  "$VENV/bin/python" -m pip install -q -e "$RUANG_ROOT$extras"
+  echo "$sum" > "$stamp"
+}
+
+# Janus from Debian's package, unless an external Janus is configured.
+ensure_janus() {
+  local required="$1"
+  [ -n "${RUANG_JANUS_URL:-}" ] && return 0
+  command -v janus >/dev/null 2>&1 && return 0
+  say "installing the Janus media server (apt-get install janus)"
+  if apt_install janus; then
+    # Debian's package may start its own janus.service on ports 8088/8188; Ruang runs its own.
+    as_root systemctl disable --now janus.service >/dev/null 2>&1 || true
+    return 0
+  fi
+  if [ "$required" = required ]; then
+    die "Janus is required but could not be installed: run 'sudo apt-get install janus'"
+  fi
+  warn "Janus is not installed and could not be installed here (need root or sudo):"
+  warn "  sudo apt-get install janus"
+  warn "Ruang will run without audio until then."
+}

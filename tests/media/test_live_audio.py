@@ -1,0 +1,181 @@
+"""Real audio through Janus: what listeners hear as the stage changes.
+
+Each test records what aiortc listeners receive and checks it by spectrum: the 440 Hz and
+660 Hz tones must be found within 2 Hz, and "silent" means no energy at either tone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import numpy as np
+
+from ruang.client.audio import (
+    RATE,
+    Recorder,
+    ToneSource,
+    band_energy_ratio,
+    dominant_frequency,
+    rms,
+)
+from ruang.client.participant import Participant
+from ruang.domain.rooms import Role
+from tests.conftest import LiveServer
+
+
+async def _member(live: LiveServer, name: str, tone: float | None = None) -> Participant:
+    client = await live.member(name)
+    return Participant(client, source=ToneSource(tone) if tone else None)
+
+
+def _last(rec: Recorder | None, seconds: float) -> np.ndarray:
+    assert rec is not None
+    return rec.samples(seconds)
+
+
+async def _wait_audio(rec: Recorder | None, timeout: float = 10.0) -> None:
+    assert rec is not None
+    deadline = time.monotonic() + timeout
+    while rec.first_audio_at is None:
+        assert time.monotonic() < deadline, "no audio arrived"
+        await asyncio.sleep(0.05)
+
+
+async def _settle(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+def _heard(samples: np.ndarray, freq: float) -> bool:
+    return band_energy_ratio(samples, freq) > 0.2 and rms(samples) > 300
+
+
+async def test_listeners_hear_speaker_then_promoted_speaker_then_mute(media_live) -> None:
+    host = await _member(media_live, "host", tone=440)
+    listeners = [await _member(media_live, f"listener{i}") for i in range(3)]
+    guest = await _member(media_live, "guest", tone=660)
+    try:
+        room = await host.client.create_room("Tones")
+        rid = room["id"]
+        await host.join(rid)
+        for p in listeners:
+            await p.join(rid)
+        await guest.join(rid, on_invite="accept")
+        for p in listeners:
+            await _wait_audio(p.recorder)
+        await _settle(2.5)
+        for p in listeners:
+            heard = _last(p.recorder, 2.0)
+            assert abs(dominant_frequency(heard) - 440) < 2, p.username
+            assert not _heard(heard, 660)
+
+        # The guest is a listener: their 660 Hz is not heard until they are on stage.
+        await host.client.stage(rid, "invite", "guest")
+        assert guest.session is not None
+        await guest.session.wait_for(lambda s: s.me is not None and s.me.role is Role.SPEAKER)
+        await _settle(3.0)
+        for p in [*listeners, host]:
+            heard = _last(p.recorder, 2.0)
+            assert _heard(heard, 660), f"{p.username} does not hear the guest"
+        for p in listeners:
+            assert _heard(_last(p.recorder, 2.0), 440)
+
+        # A moderator mute silences the guest for everyone, although the guest keeps sending.
+        sent_before = await _packets_sent(guest)
+        await host.client.stage(rid, "mute", "guest")
+        await guest.session.wait_for(lambda s: s.me is not None and s.me.mod_muted)
+        await _settle(2.5)
+        for p in [*listeners, host]:
+            heard = _last(p.recorder, 1.5)
+            assert not _heard(heard, 660), f"{p.username} still hears the muted guest"
+        for p in listeners:
+            assert _heard(_last(p.recorder, 1.5), 440)
+        assert await _packets_sent(guest) > sent_before + 50, "the muted client stopped sending"
+        # ... and the guest's own unmute is refused by the server.
+        from ruang.client.api import ApiError
+        try:
+            await guest.session.set_muted(False)
+            raise AssertionError("a moderator-muted speaker unmuted themselves")
+        except ApiError as exc:
+            assert exc.code == "muted_by_moderator"
+        parts = await media_live.runtime.engine.participants(rid)
+        assert [p["muted"] for p in parts if p["display"] == str(guest.session.me.id)] == [True]
+
+        # Moved back to the audience: not heard either, and listening again.
+        await host.client.stage(rid, "unmute", "guest")
+        await _settle(1.5)
+        assert _heard(_last(listeners[0].recorder, 1.0), 660)
+        await host.client.stage(rid, "move-to-audience", "guest")
+        await guest.session.wait_for(lambda s: s.me is not None and s.me.role is Role.LISTENER)
+        await _settle(2.5)
+        for p in listeners:
+            assert not _heard(_last(p.recorder, 1.5), 660)
+        assert _heard(_last(guest.recorder, 1.5), 440), "the demoted guest hears the room"
+    finally:
+        for p in [host, *listeners, guest]:
+            await p.close()
+
+
+async def _packets_sent(p: Participant) -> int:
+    pc = p.media._pc
+    assert pc is not None
+    stats = await pc.getStats()
+    return sum(s.packetsSent for s in stats.values() if s.type == "outbound-rtp")
+
+
+async def test_janus_killed_mid_room_audio_comes_back_by_itself(media_live) -> None:
+    host = await _member(media_live, "host", tone=440)
+    listener = await _member(media_live, "listener")
+    try:
+        room = await host.client.create_room("Resilience")
+        await host.join(room["id"])
+        await listener.join(room["id"])
+        await _wait_audio(listener.recorder)
+        supervisor = media_live.runtime.supervisor
+        assert supervisor is not None and supervisor.pid is not None
+        old_pid = supervisor.pid
+        os.kill(old_pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        assert listener.recorder is not None
+        # Wait for a stretch of silence (the outage), then for the tone to return.
+        while True:
+            await asyncio.sleep(0.2)
+            if rms(_last(listener.recorder, 0.2)) < 100 or listener.media.stats.offers > 1:
+                break
+            assert time.monotonic() - killed_at < 5
+        deadline = killed_at + 15
+        while True:
+            await asyncio.sleep(0.25)
+            if listener.media.stats.offers > 1 and _heard(_last(listener.recorder, 1.0), 440):
+                break
+            assert time.monotonic() < deadline, "audio did not come back"
+        assert supervisor.pid != old_pid
+        assert supervisor.restarts == 1
+        assert abs(dominant_frequency(_last(listener.recorder, 1.0)) - 440) < 2
+    finally:
+        await host.close()
+        await listener.close()
+
+
+async def test_member_leaves_and_rejoins_hears_again(media_live) -> None:
+    host = await _member(media_live, "host", tone=440)
+    listener = await _member(media_live, "listener")
+    try:
+        room = await host.client.create_room("Drop-in")
+        await host.join(room["id"])
+        session = await listener.join(room["id"])
+        await _wait_audio(listener.recorder)
+        await session.leave()
+        await asyncio.sleep(0.5)
+        listener.recorder.clear()
+        listener.recorder.first_audio_at = None
+        await listener.join(room["id"])
+        await _wait_audio(listener.recorder)
+        await _settle(1.5)
+        assert abs(dominant_frequency(_last(listener.recorder, 1.0)) - 440) < 2
+        assert len(listener.recorder.samples()) > RATE  # a second or more since rejoining
+    finally:
+        await host.close()
+        await listener.close()
