@@ -30,6 +30,7 @@ HandleListener = Callable[["p.Event | p.HandleNotice"], None]
 class _Pending:
     future: asyncio.Future[p.Success | p.Event]
     acked: bool = False
+    ack_is_reply: bool = False  # trickle: Janus answers with an ack and nothing else
 
 
 @dataclass
@@ -68,7 +69,8 @@ class JanusHandle:
 
     async def trickle(self, candidate: p.JsonObject | None) -> None:
         tx = p.new_transaction()
-        await self.session._call(p.trickle(tx, self.session.id, self.id, candidate), tx)
+        await self.session._call(p.trickle(tx, self.session.id, self.id, candidate), tx,
+                                 ack_is_reply=True)
 
     async def hangup(self) -> None:
         tx = p.new_transaction()
@@ -164,12 +166,12 @@ class JanusSession:
 
     # --- internals ------------------------------------------------------------------------
 
-    async def _call(self, msg: p.JsonObject, tx: str, *,
-                    timeout: float | None = None) -> p.Success | p.Event:
+    async def _call(self, msg: p.JsonObject, tx: str, *, timeout: float | None = None,
+                    ack_is_reply: bool = False) -> p.Success | p.Event:
         if self._closed.is_set():
             raise p.JanusTransportError(f"Janus session is closed: {self.close_reason}")
         fut: asyncio.Future[p.Success | p.Event] = asyncio.get_running_loop().create_future()
-        self._pending[tx] = _Pending(fut)
+        self._pending[tx] = _Pending(fut, ack_is_reply=ack_is_reply)
         try:
             await self._transport.send(p.with_secret(msg, self._api_secret))
             async with asyncio.timeout(timeout or self._timeout):
@@ -207,6 +209,8 @@ class JanusSession:
             pending = self._pending.get(msg.transaction)
             if pending is not None:
                 pending.acked = True
+                if pending.ack_is_reply and not pending.future.done():
+                    pending.future.set_result(p.Success(msg.transaction))
             return
         if isinstance(msg, p.Success):
             self._resolve(msg.transaction, msg)

@@ -211,7 +211,10 @@ def parse(msg: Any) -> Incoming | None:
         err = msg.get("error") or {}
         if not isinstance(err, dict):
             raise JanusProtocolError("malformed error")
-        return Error(tx, int(err.get("code", 0)), str(err.get("reason", "unknown error")))
+        code = err.get("code", 0)
+        if not isinstance(code, int):
+            raise JanusProtocolError("malformed error code")
+        return Error(tx, code, str(err.get("reason", "unknown error")))
     if kind == "event":
         sender = msg.get("sender")
         pd = msg.get("plugindata")

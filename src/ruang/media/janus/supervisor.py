@@ -105,16 +105,21 @@ class JanusSupervisor:
     def _binary(self) -> str:
         binary = self.config.binary or shutil.which("janus") or (
             "/usr/bin/janus" if os.path.exists("/usr/bin/janus") else None)
-        if binary is None:
+        if binary is None or shutil.which(binary) is None:
+            missing = f" ({binary} not found)" if binary else ""
             raise SupervisorError(
-                "Janus is not installed: run `apt-get install janus` (Debian/Ubuntu) or set "
-                "RUANG_JANUS_URL to use an external Janus")
+                f"Janus is not installed{missing}: run `apt-get install janus` (Debian/Ubuntu) "
+                "or set RUANG_JANUS_URL to use an external Janus")
         return binary
 
-    def _write_config(self) -> Path:
+    def _lib_dir(self) -> Path:
         lib_dir = jcfg.find_lib_dir()
         if lib_dir is None:
             raise SupervisorError("Janus plugins folder not found (looked in /usr/lib/*/janus)")
+        return lib_dir
+
+    def _write_config(self) -> Path:
+        lib_dir = self._lib_dir()
         layout = jcfg.JanusLayout(
             lib_dir=lib_dir, ws_port=self.ws_port, rtp_port_range=self.config.rtp_port_range,
             streaming_port_range=self.config.streaming_port_range,
@@ -127,8 +132,12 @@ class JanusSupervisor:
 
         Raises SupervisorError when Janus cannot run here at all (not installed, no plugins);
         a Janus that merely fails to start is retried with backoff in the background."""
+        if self.state is not ProcessState.STOPPED:
+            raise SupervisorError(f"illegal Janus process transition {self.state.value} -> "
+                                  "starting (already started)")
         self._stop_requested = False
         self._binary()
+        self._lib_dir()
         try:
             await self._spawn()
         except SupervisorError as exc:

@@ -1,0 +1,1 @@
+"""In-memory stand-ins for the external services Ruang talks to (for unit tests)."""
