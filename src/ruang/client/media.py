@@ -131,7 +131,11 @@ class PeerMedia:
             else:
                 transceiver.direction = "recvonly"
         answer = await pc.createAnswer()
-        await pc.setLocalDescription(answer)
+        # Be the DTLS server: Janus then starts the handshake once its side of ICE is up. As
+        # the client, aiortc's first ClientHello can arrive before Janus is ready for it and
+        # is only retransmitted after OpenSSL's 1 s timer (seen as the odd 1 s slow join).
+        sdp = answer.sdp.replace("a=setup:active", "a=setup:passive")
+        await pc.setLocalDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         return str(pc.localDescription.sdp)
 
     def _tune_receiver(self, receiver: Any) -> None:

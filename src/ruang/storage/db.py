@@ -30,11 +30,21 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def _sqlite_begin(conn: Any) -> None:
+    # Write transactions take SQLite's write lock up front (BEGIN IMMEDIATE): a transaction
+    # that reads and then writes would otherwise fail, or act on a stale read, when another
+    # writer committed in between. Reads stay DEFERRED and do not block anyone.
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
 class StorageUnavailable(Exception):
     """The database cannot be reached right now."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" hook issue BEGIN itself (see _sqlite_begin).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -57,6 +67,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -71,8 +82,15 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction: committed on success, rolled back on any error."""
         try:
-            async with self.sessions() as session, session.begin():
-                yield session
+            async with self.sessions() as session:
+                if self.is_sqlite:
+                    await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+                try:
+                    yield session
+                    await session.commit()
+                except BaseException:
+                    await session.rollback()
+                    raise
         except (OperationalError, DBAPIError, OSError) as exc:
             if _is_connection_error(exc):
                 raise StorageUnavailable(str(exc).splitlines()[0]) from exc
