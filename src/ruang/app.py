@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from ruang import __version__
+from ruang.actions import members as member_actions
 from ruang.actions import rooms as room_actions
 from ruang.actions.context import Services
 from ruang.api import errors as api_errors
@@ -68,6 +69,9 @@ class Runtime:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await self.db.migrate()
         await self.bus.start()
+        if not await member_actions.any_member(self.svc):
+            log.warning("no members yet: create the first one with "
+                        "`ruang admin create-member NAME --admin`")
         released = await room_actions.mark_all_disconnected(self.svc)
         if released:
             log.info("members from the previous run keep their places for the grace period",

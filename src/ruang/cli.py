@@ -447,16 +447,19 @@ def bench() -> None:
 @click.option("--seconds", type=float, default=12.0, show_default=True,
               help="Measurement window per audience size.")
 @click.option("--prebuffer", type=int, default=None, help="AudioBridge prebuffer (packets).")
+@click.option("--event-loops", default="2", show_default=True,
+              help="Janus event_loops; several (e.g. 2,0) are compared in one run.")
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON line.")
 @click.option("--write-docs/--no-write-docs", default=False,
               help="Record the result in docs/BENCHMARKS.md.")
 def bench_media(listeners: int, real_listeners: int, seconds: float, prebuffer: int | None,
-                as_json: bool, write_docs: bool) -> None:
+                event_loops: str, as_json: bool, write_docs: bool) -> None:
     """Mouth-to-ear latency, join time and Janus CPU per listener, on a private network."""
     from ruang.bench import media as bench_media_mod
 
     code = bench_media_mod.main(listeners=listeners, real_listeners=real_listeners,
-                                seconds=seconds, prebuffer=prebuffer, as_json=as_json,
+                                seconds=seconds, prebuffer=prebuffer,
+                                event_loops=event_loops, as_json=as_json,
                                 write_docs=write_docs)
     sys.exit(code)
 

@@ -18,8 +18,10 @@ async def test_stage_flow_keeps_every_member_in_step(live, connect) -> None:
     sa = await rt_a.join(room["id"])
     sb = await rt_b.join(room["id"])
     await sa.wait_for(lambda s: s.snapshot is not None and len(s.snapshot.members) == 2)
-    assert sa.me is not None and sa.me.role is Role.MODERATOR
-    assert sb.me is not None and sb.me.role is Role.LISTENER
+    assert sa.me is not None
+    assert sa.me.role is Role.MODERATOR
+    assert sb.me is not None
+    assert sb.me.role is Role.LISTENER
 
     await alice.stage(room["id"], "invite", "bob")
     await sb.wait_for(lambda s: s.me is not None and s.me.invited)

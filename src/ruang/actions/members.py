@@ -78,6 +78,11 @@ async def create_member(svc: Services, username: str, password: str, *,
     return MemberInfo.of(member)
 
 
+async def any_member(svc: Services) -> bool:
+    async with svc.db.read() as s:
+        return (await s.execute(select(Member.id).limit(1))).first() is not None
+
+
 async def get_member(svc: Services, member_id: int) -> MemberInfo:
     async with svc.db.read() as s:
         m = await s.get(Member, member_id)

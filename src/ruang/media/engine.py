@@ -443,8 +443,11 @@ class MediaEngine:
             await self._admin(self._ab, body)
 
     async def _create_mountpoint(self, room: RoomMedia) -> None:
+        # The mountpoint listens only where the stage's forward comes from: nobody else can
+        # inject audio into the audience stream.
         media: dict[str, Any] = {"type": "audio", "mid": "a", "port": 0, "pt": OPUS_PT,
-                                 "codec": "opus", "rtpmap": "opus/48000/2"}
+                                 "codec": "opus", "rtpmap": "opus/48000/2",
+                                 "iface": self.node.forward_host}
         body: dict[str, Any] = {
             "request": "create", "type": "rtp", "id": int(room.room_id),
             "admin_key": self.node.streaming_admin_key, "secret": room.secret,
