@@ -21,6 +21,7 @@ from ruang.actions import members as member_actions
 from ruang.actions import rooms as room_actions
 from ruang.actions.context import Services
 from ruang.api import errors as api_errors
+from ruang.api.middleware import RequestContext
 from ruang.api.routes import health_router, router
 from ruang.api.ws.endpoint import router as ws_router
 from ruang.config import Settings
@@ -104,7 +105,7 @@ class Runtime:
                              sec.streaming_admin_key)
         self.engine = MediaEngine(node, MediaOptions(prebuffer=s.audio_prebuffer))
         self._tasks.append(asyncio.create_task(self.engine.run(), name="media-engine"))
-        if not await self.engine.wait_up(10.0):
+        if not await self.engine.wait_up(2.0 if s.janus_url else 10.0):
             log.warning("media server not reachable yet; rooms work, audio will follow",
                         extra={"error": self.engine.last_error})
 
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                   description="Self-hosted social audio network. WebSocket protocol: "
                               "docs/protocol.md")
     app.state.runtime = rt
+    app.add_middleware(RequestContext)
     api_errors.install(app)
     app.include_router(health_router)
     app.include_router(router)

@@ -146,7 +146,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     app = create_app(settings)
     click.echo(f"Ruang {__version__} on http://{settings.host}:{settings.port} "
                f"(data: {settings.data_dir})", err=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                 ws_max_size=max(1 << 20, settings.ws_max_message_bytes * 2),
                 ws_ping_interval=20, ws_ping_timeout=20, timeout_graceful_shutdown=5)
 
@@ -369,39 +369,54 @@ async def _join(auth: _Auth, room: int, play: Path | None, tone: float | None, l
     def say(text: str) -> None:
         click.echo(f"[{time.strftime('%H:%M:%S')}] {text}")
 
+    names: dict[int, str] = {}
+
     def on_event(session: RoomSession, kind: str, data: dict[str, Any]) -> None:
         me = session.realtime.member["id"] if session.realtime.member else None
-        names = {m.id: f"@{m.username}" for m in (session.snapshot.members
-                                                  if session.snapshot else [])}
-        who = names.get(data.get("member_id", -1), f"member {data.get('member_id')}")
+        for m in session.snapshot.members if session.snapshot else []:
+            names[m.id] = f"@{m.username}"
+        subject = data.get("member_id")
+        who = "you" if subject == me else names.get(subject or -1, f"member {subject}")
+        be = "are" if subject == me else "is"
         if kind == "snapshot":
             mine = session.me
             say(f"joined room {session.room_id} as {mine.role if mine else '?'} "
                 f"({len(session.snapshot.members) if session.snapshot else 0} present)")
         elif kind == "member_joined":
+            names[data["member"]["id"]] = f"@{data['member']['username']}"
             say(f"@{data['member']['username']} joined as {data['member']['role']}")
         elif kind == "member_left":
-            say(f"{who} left")
+            say(f"{who} left" + (" (connection lost)" if data.get("reason") == "timeout"
+                                 else ""))
+        elif kind == "presence_changed":
+            say(f"{who} {'reconnected' if data['connected'] else 'lost their connection'}")
         elif kind == "role_changed":
-            where = "is on stage" if data["role"] != "listener" else "moved to the audience"
-            say(f"{'you' if data['member_id'] == me else who} {where} ({data['role']})")
-        elif kind == "speak_invited" and data["member_id"] == me:
-            say("you were invited to speak" + (", accepting" if accept_invites else
-                                                ", declining"))
+            where = "on stage" if data["role"] != "listener" else "in the audience"
+            say(f"{who} {be} {where} ({data['role']})")
+        elif kind == "speak_invited":
+            if subject == me:
+                say("you were invited to speak" + (", accepting" if accept_invites else
+                                                    ", declining"))
+            else:
+                say(f"{who} was invited to speak")
+        elif kind == "invite_declined":
+            say(f"{who} declined to speak")
         elif kind == "mute_changed":
             state = ("muted by a moderator" if data["mod_muted"] else
                      "muted" if data["self_muted"] else "unmuted")
-            say(f"{'you are' if data['member_id'] == me else who + ' is'} {state}")
+            say(f"{who} {be} {state}")
         elif kind == "room_ended":
             say("the room has ended")
         elif kind == "media":
             media_state = data.get("state")
             if media_state == "connected":
                 say("audio connected")
+            elif media_state == "failed":
+                say("audio connection lost")
             elif media_state == "waiting" and data.get("error"):
                 say(f"audio unavailable: {data['error'].get('message')} (retrying)")
         elif kind == "left":
-            say(f"left room ({data.get('reason')})")
+            say(f"left the room ({data.get('reason')})")
 
     client = await auth.client()
     rt = Realtime(client, on_event=on_event)

@@ -179,3 +179,76 @@ async def test_member_leaves_and_rejoins_hears_again(media_live) -> None:
     finally:
         await host.close()
         await listener.close()
+
+
+async def test_listener_cannot_publish_even_with_a_sending_answer(media_live) -> None:
+    """A listener's client answers the audience offer as if it could send: nobody hears it."""
+    host = await _member(media_live, "host", tone=440)
+    sneaky = await _member(media_live, "sneaky", tone=660)
+    listener = await _member(media_live, "listener")
+    try:
+        room = await host.client.create_room("No uninvited speakers")
+        await host.join(room["id"])
+        await listener.join(room["id"])
+        # A modified client that answers the audience offer with sendrecv and really sends
+        # (aiortc would refuse to send on a sendonly offer, so its private offer direction is
+        # overridden: this is what a hostile client could do).
+        from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+        from ruang.client.media import SourceTrack
+
+        async def sending_answer(offer_sdp: str, mode: str) -> str:
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            sneaky.media._pc = pc
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            for t in pc.getTransceivers():
+                t._offerDirection = "sendrecv"
+                t.direction = "sendrecv"
+                t.sender.replaceTrack(SourceTrack(ToneSource(660)))
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+            return str(pc.localDescription.sdp)
+
+        sneaky.media.answer = sending_answer  # type: ignore[method-assign]
+        await sneaky.join(room["id"], on_invite="ignore")
+        await _wait_audio(listener.recorder)
+        await _settle(3.0)
+        assert await _packets_sent(sneaky) > 50, "the sneaky client did not even send"
+        for p in (listener, host):
+            assert not _heard(_last(p.recorder, 2.0), 660), f"{p.username} hears a listener"
+        assert _heard(_last(listener.recorder, 2.0), 440)
+    finally:
+        for p in (host, sneaky, listener):
+            await p.close()
+
+
+async def test_external_janus_by_url_and_secrets(tmp_path) -> None:
+    """RUANG_JANUS_URL and its secrets instead of Ruang's own child process."""
+    from ruang.media.janus.supervisor import JanusSupervisor, SupervisorConfig
+    from tests.conftest import make_settings, run_server
+
+    janus = JanusSupervisor(SupervisorConfig(folder=tmp_path / "external-janus"))
+    await janus.start()
+    try:
+        sec = janus.secrets
+        settings = make_settings(
+            tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", media=True,
+            janus_url=janus.url, janus_api_secret=sec.api_secret,
+            janus_audiobridge_admin_key=sec.audiobridge_admin_key,
+            janus_streaming_admin_key=sec.streaming_admin_key)
+        async with run_server(settings) as live:
+            assert live.runtime.supervisor is None
+            host = await _member(live, "host", tone=440)
+            listener = await _member(live, "listener")
+            try:
+                room = await host.client.create_room("External")
+                await host.join(room["id"])
+                await listener.join(room["id"])
+                await _wait_audio(listener.recorder)
+                await _settle(1.5)
+                assert abs(dominant_frequency(_last(listener.recorder, 1.0)) - 440) < 2
+            finally:
+                await host.close()
+                await listener.close()
+    finally:
+        await janus.stop()
