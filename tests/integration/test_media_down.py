@@ -44,9 +44,8 @@ async def test_janus_down_rooms_work_and_media_waits(tmp_path) -> None:
 
 async def test_media_disabled_says_so(tmp_path) -> None:
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'r.db'}", media=False)
-    async with run_server(settings) as live:
-        async with httpx.AsyncClient(base_url=live.url) as http:
-            health = (await http.get("/healthz")).json()
-            assert health["status"] == "ok"
-            assert health["media"] == {"status": "disabled"}
-            assert (await http.get("/healthz")).headers["x-request-id"]
+    async with run_server(settings) as live, httpx.AsyncClient(base_url=live.url) as http:
+        health = (await http.get("/healthz")).json()
+        assert health["status"] == "ok"
+        assert health["media"] == {"status": "disabled"}
+        assert (await http.get("/healthz")).headers["x-request-id"]
