@@ -56,8 +56,9 @@ ensure_venv() {
 
 # Install the package (editable) when it or its dependencies changed since the last install.
 ensure_package() {
-  local extras="$1" stamp="$VENV/.ruang-installed$extras"
-  local sum; sum="$(cat "$RUANG_ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
+  local extras="$1"
+  local stamp="$VENV/.ruang-installed$extras"
+  local sum; sum="$(sha256sum < "$RUANG_ROOT/pyproject.toml" | cut -c1-16)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ] && "$VENV/bin/python" -c 'import ruang' 2>/dev/null; then
     return 0
   fi

@@ -149,6 +149,9 @@ class Runtime:
             return True
         return False
 
+    def holds_presence(self, room_id: int, member_id: int) -> bool:
+        return (room_id, member_id) in self._presences
+
     def ice_servers(self) -> list[dict[str, Any]]:
         return []
 

@@ -13,6 +13,7 @@ Tree::
     ├── Forbidden           403  forbidden, not_a_moderator, not_on_stage, muted_by_moderator,
     │                             not_in_room
     ├── NotFound            404  room_not_found, member_not_found
+    ├── MethodNotAllowed    405  method_not_allowed
     ├── Conflict            409  room_ended, username_taken, not_invited, already_on_stage,
     │                             not_a_speaker, stale_media, replaced
     ├── Unavailable         503  media_unavailable, storage_unavailable
@@ -67,6 +68,11 @@ class Conflict(RuangError):
                        "not_a_speaker", "stale_media", "replaced"})
 
 
+class MethodNotAllowed(RuangError):
+    status = 405
+    codes = frozenset({"method_not_allowed"})
+
+
 class Unavailable(RuangError):
     status = 503
     codes = frozenset({"media_unavailable", "storage_unavailable"})
@@ -78,7 +84,7 @@ class Internal(RuangError):
 
 
 ALL_ERRORS: tuple[type[RuangError], ...] = (InvalidInput, NotAuthenticated, Forbidden, NotFound,
-                                            Conflict, Unavailable, Internal)
+                                            MethodNotAllowed, Conflict, Unavailable, Internal)
 
 
 def all_codes() -> dict[str, int]:

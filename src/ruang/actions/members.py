@@ -95,8 +95,8 @@ async def find_member(svc: Services, ref: str) -> MemberInfo:
     """A member by @username or numeric id."""
     ref = ref.strip().removeprefix("@")
     async with svc.db.read() as s:
-        if ref.isdigit():
-            m = await s.get(Member, int(ref))
+        if ref.isascii() and ref.isdigit():
+            m = await s.get(Member, int(ref)) if int(ref) < 2**63 else None
         else:
             m = (await s.execute(select(Member).where(Member.username_key == ref.lower()))
                  ).scalar_one_or_none()

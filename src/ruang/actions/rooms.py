@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import case, func, select, update
@@ -25,6 +25,7 @@ from ruang.events import models as ev
 from ruang.storage.models import Member, Room, RoomEventRow, RoomMember, utcnow
 
 TITLE_MAX = 120
+MAX_ID = 2**63 - 1
 DESCRIPTION_MAX = 1000
 
 
@@ -66,6 +67,7 @@ def _deny(denial: rules.Denial) -> Exception:
 @contextlib.asynccontextmanager
 async def _room_write(svc: Services, room_id: int, *,
                       must_be_live: bool = True) -> AsyncIterator[RoomTx]:
+    _check_id(room_id)
     async with svc.db.transaction() as s:
         room = await s.get(Room, room_id, with_for_update=True)
         if room is None:
@@ -93,7 +95,13 @@ def _room_view(room: Room) -> ev.RoomView:
 # --- reads ----------------------------------------------------------------------------------
 
 
+def _check_id(room_id: int) -> None:
+    if not 1 <= room_id <= MAX_ID:
+        raise NotFound("room_not_found", f"no room {room_id}")
+
+
 async def snapshot(svc: Services, room_id: int) -> ev.RoomSnapshot:
+    _check_id(room_id)
     async with svc.db.read() as s:
         room = await s.get(Room, room_id)
         if room is None:
@@ -210,11 +218,11 @@ async def join_room(svc: Services, room_id: int, member: MemberInfo) -> None:
 
 async def _end(tx: RoomTx, by: int | None, reason: str) -> None:
     tx.room.state = rules.transition(RoomState(tx.room.state), RoomState.ENDED).value
-    tx.room.ended_at = utcnow()
+    tx.emit(ev.RoomEnded(by=by, reason="empty" if reason == "empty" else "ended"))
+    tx.room.ended_at = tx.envelopes[-1].at  # the snapshot's ended_at is the event's time
     await tx.session.execute(update(RoomMember).where(RoomMember.room_id == tx.room.id,
                                                       RoomMember.left_at.is_(None))
                              .values(left_at=tx.room.ended_at))
-    tx.emit(ev.RoomEnded(by=by, reason="empty" if reason == "empty" else "ended"))
 
 
 async def _remaining(tx: RoomTx) -> int:
@@ -239,9 +247,15 @@ async def leave_room(svc: Services, room_id: int, member_id: int,
             await _end(tx, None, "empty")
 
 
-async def set_connected(svc: Services, room_id: int, member_id: int, connected: bool) -> None:
-    """A member's connection dropped (keep their place for the grace period) or came back."""
+async def set_connected(svc: Services, room_id: int, member_id: int, connected: bool, *,
+                        unless: Callable[[], bool] | None = None) -> None:
+    """A member's connection dropped (keep their place for the grace period) or came back.
+
+    ``unless`` is asked once the room is locked: true cancels the change (a newer connection
+    of the member took the place in the meantime)."""
     async with _room_write(svc, room_id) as tx:
+        if unless is not None and unless():
+            return
         row = await tx.seat_row(member_id)
         if row is None or (row.disconnected_at is None) == connected:
             return

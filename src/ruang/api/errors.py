@@ -16,7 +16,7 @@ from ruang.storage.db import StorageUnavailable
 log = logging.getLogger(__name__)
 
 _HTTP_CODES = {401: "not_authenticated", 403: "forbidden", 404: "not_found",
-               405: "invalid_input", 413: "message_too_large"}
+               405: "method_not_allowed"}
 
 
 def error_response(status: int, code: str, message: str,

@@ -187,4 +187,5 @@ def allowed_actions(actor: Seat | None) -> list[Action]:
 
 def allowed_on(actor: Seat | None, target: Seat | None, *, is_self: bool) -> list[Action]:
     """The actions this member may take on that member now."""
-    return [a for a in TARGETED if decide(a, actor, target, is_self=is_self) is None]
+    return [a for a in Action
+            if a in TARGETED and decide(a, actor, target, is_self=is_self) is None]

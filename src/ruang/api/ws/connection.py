@@ -161,15 +161,17 @@ class Connection:
             data = raw.get("bytes")
         if data is None:
             return
-        if len(data) > self.max_bytes:
+        size = len(data.encode()) if isinstance(data, str) else len(data)
+        if size > self.max_bytes:
             self.send_model(pr.ErrorMessage(
                 code="message_too_large",
                 message=f"messages are limited to {self.max_bytes} bytes"))
             return
         ref = None
+        parsed: Any = None
         try:
             try:
-                parsed: Any = orjson.loads(data)
+                parsed = orjson.loads(data)
             except orjson.JSONDecodeError:
                 raise InvalidInput("bad_message", "a message is one JSON object") from None
             if isinstance(parsed, dict) and isinstance(parsed.get("ref"), str):
@@ -257,8 +259,10 @@ class Connection:
 
     def _presence(self, room_id: int) -> Presence:
         presence = self.rooms.get(room_id)
-        if presence is None or presence.ended:
+        if presence is None:
             raise Forbidden("not_in_room", "join the room first")
+        if presence.ended:
+            raise Conflict("room_ended", "this room has ended")
         return presence
 
     def _link(self, room_id: int) -> MediaLink:
@@ -280,14 +284,17 @@ class Connection:
         presence = Presence(self, msg.room_id, msg.media)
         self.rooms[msg.room_id] = presence
         await self.runtime.hub.attach(msg.room_id, presence)
+        # Claim the place before writing the join: an older connection of this member that is
+        # going away then sees it is held and does not mark the member disconnected.
+        self.runtime.take_presence(msg.room_id, self.member.id, self)
         try:
             await room_actions.join_room(svc, msg.room_id, self.member)
+            snap = await self._send_state(msg.room_id, msg.since_seq, msg.ref)
         except BaseException:
             self.runtime.hub.detach(msg.room_id, presence)
             self.rooms.pop(msg.room_id, None)
+            self.runtime.release_presence(msg.room_id, self.member.id, self)
             raise
-        self.runtime.take_presence(msg.room_id, self.member.id, self)
-        snap = await self._send_state(msg.room_id, msg.since_seq, msg.ref)
         mine = snap.member(self.member.id)
         presence.seat = Seat(mine.role, mine.self_muted, mine.mod_muted,
                              mine.invited) if mine else None
@@ -345,8 +352,10 @@ class Connection:
             return
         try:
             if keep_place:
-                await room_actions.set_connected(self.runtime.svc, presence.room_id,
-                                                 self.member.id, False)
+                room_id, member_id = presence.room_id, self.member.id
+                await room_actions.set_connected(
+                    self.runtime.svc, room_id, member_id, False,
+                    unless=lambda: self.runtime.holds_presence(room_id, member_id))
             else:
                 await room_actions.leave_room(self.runtime.svc, presence.room_id,
                                               self.member.id)
