@@ -65,16 +65,16 @@ async def test_admin_login_rooms_and_stage(live: LiveServer, cli_env: dict[str, 
 
 async def test_errors_are_one_line_without_traceback(live: LiveServer,
                                                      cli_env: dict[str, str]) -> None:
-    code, out, err = await ruang("rooms", "list", "--user", "ghost", "--password", "nopenope1",
+    code, _out, err = await ruang("rooms", "list", "--user", "ghost", "--password", "nopenope1",
                                  env=cli_env)
     assert code == 1
     assert err.strip() == "error: invalid_credentials: wrong username or password"
-    code, out, err = await ruang("rooms", "list", "--server", "http://127.0.0.1:9",
+    code, _out, err = await ruang("rooms", "list", "--server", "http://127.0.0.1:9",
                                  "--token", "rg_x", env=cli_env)
     assert code == 1
     assert err.startswith("error: connection_failed")
     assert "Traceback" not in err
     env = {**cli_env, "XDG_CONFIG_HOME": cli_env["XDG_CONFIG_HOME"] + "-empty"}
-    code, out, err = await ruang("rooms", "list", env=env)
+    code, _out, err = await ruang("rooms", "list", env=env)
     assert code == 1
     assert "log in first" in err
