@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
@@ -27,6 +27,8 @@ from ruang.api.ws.endpoint import router as ws_router
 from ruang.config import Settings
 from ruang.events.bus import EventBus, InMemoryBus
 from ruang.events.hub import Hub
+from ruang.events.models import RoomEnded, RoomEventEnvelope
+from ruang.ids import RoomId
 from ruang.media.engine import JanusNode, MediaEngine, MediaOptions
 from ruang.media.janus.supervisor import JanusSupervisor, SupervisorConfig, SupervisorError
 from ruang.storage.db import Database
@@ -104,10 +106,19 @@ class Runtime:
             node = JanusNode(self.supervisor.url, sec.api_secret, sec.audiobridge_admin_key,
                              sec.streaming_admin_key)
         self.engine = MediaEngine(node, MediaOptions(prebuffer=s.audio_prebuffer))
+        self.hub.observers.append(self._close_ended_room_media)
         self._tasks.append(asyncio.create_task(self.engine.run(), name="media-engine"))
         if not await self.engine.wait_up(2.0 if s.janus_url else 10.0):
             log.warning("media server not reachable yet; rooms work, audio will follow",
                         extra={"error": self.engine.last_error})
+
+    def _close_ended_room_media(self, envelope: RoomEventEnvelope) -> None:
+        if isinstance(envelope.event, RoomEnded) and self.engine is not None:
+            self._spawn(self.engine.close_room(RoomId(envelope.room_id)))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(asyncio.create_task(coro))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -139,8 +150,7 @@ class Runtime:
         old = self._presences.get((room_id, member_id))
         self._presences[(room_id, member_id)] = conn
         if old is not None and old is not conn:
-            self._tasks.append(asyncio.create_task(old.replaced(room_id)))
-            self._tasks = [t for t in self._tasks if not t.done()]
+            self._spawn(old.replaced(room_id))
 
     def release_presence(self, room_id: int, member_id: int, conn: Connection) -> bool:
         """True when this connection held the place (and now gave it up)."""

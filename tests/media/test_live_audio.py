@@ -252,3 +252,37 @@ async def test_external_janus_by_url_and_secrets(tmp_path) -> None:
                 await listener.close()
     finally:
         await janus.stop()
+
+
+async def test_dead_peer_connection_is_renegotiated_and_ended_room_media_is_freed(
+        media_live) -> None:
+    host = await _member(media_live, "host", tone=440)
+    listener = await _member(media_live, "listener")
+    engine = media_live.runtime.engine
+    try:
+        room = await host.client.create_room("Flaky network")
+        await host.join(room["id"])
+        await listener.join(room["id"])
+        await _wait_audio(listener.recorder)
+        # The client's PeerConnection dies (as on a network change): Janus reports the hangup,
+        # the server says "failed", the SDK asks for a new offer, and audio comes back.
+        pc = listener.media._pc
+        assert pc is not None
+        await pc.close()
+        deadline = time.monotonic() + 10
+        while not (listener.media.stats.offers >= 2
+                   and _heard(_last(listener.recorder, 1.0), 440)):
+            assert time.monotonic() < deadline, "audio did not come back"
+            await asyncio.sleep(0.2)
+        assert "failed" in listener.session.media_states
+
+        assert engine.health()["rooms"] == 1
+        await host.client.end_room(room["id"])
+        deadline = time.monotonic() + 5
+        while engine.health()["rooms"] != 0:
+            assert time.monotonic() < deadline, "the ended room's media was not freed"
+            await asyncio.sleep(0.1)
+        assert await engine.participants(room["id"]) == []
+    finally:
+        await host.close()
+        await listener.close()

@@ -94,6 +94,9 @@ class PeerMedia:
     mode: str | None = None
     _pc: RTCPeerConnection | None = None
     _reader: asyncio.Task[None] | None = None
+    # answer() and close() never interleave: closing a PeerConnection in the middle of its
+    # set-up (ICE gathering) would leak its sockets.
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def _configuration(self) -> RTCConfiguration:
         servers = [RTCIceServer(urls=s["urls"], username=s.get("username"),
@@ -102,7 +105,11 @@ class PeerMedia:
 
     async def answer(self, offer_sdp: str, mode: str) -> str:
         """Replace the current PeerConnection with one answering this offer."""
-        await self.close()
+        async with self._lock:
+            await self._close()
+            return await self._answer(offer_sdp, mode)
+
+    async def _answer(self, offer_sdp: str, mode: str) -> str:
         self.stats.offers += 1
         self.mode = mode
         pc = RTCPeerConnection(self._configuration())
@@ -177,6 +184,10 @@ class PeerMedia:
         return str(self._pc.connectionState) if self._pc is not None else "new"
 
     async def close(self) -> None:
+        async with self._lock:
+            await self._close()
+
+    async def _close(self) -> None:
         pc, self._pc = self._pc, None
         reader, self._reader = self._reader, None
         if pc is not None:

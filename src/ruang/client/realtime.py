@@ -122,16 +122,23 @@ class Realtime:
 
     async def close(self) -> None:
         self._closed = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._reader, 5)
+        # Let answers under way finish rather than cancel them: a PeerConnection torn down
+        # in the middle of ICE gathering leaks its sockets (aioice).
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        for task in [t for t in self._tasks if not t.done()]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         for session in list(self.rooms.values()):
             if session.media is not None:
                 await session.media.close()
-        if self._ws is not None:
-            await self._ws.close()
-        for task in [self._reader, *self._tasks]:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
 
     async def drop_connection(self) -> None:
         """Close the socket as a network failure would (tests); it then reconnects."""
@@ -252,6 +259,9 @@ class Realtime:
             if session is not None:
                 session.media_states.append(str(msg.get("state")))
                 self._emit(session, "media", msg)
+                if msg.get("state") == "failed" and session.media is not None:
+                    # The PeerConnection died (network change): ask for a fresh offer.
+                    self._spawn(self._restart_media(session))
         elif kind == "room.left":
             session = self.rooms.pop(int(room_id), None) if isinstance(room_id, int) else None
             if session is not None:
@@ -288,6 +298,14 @@ class Realtime:
             if session.media is not None:
                 self._spawn(session.media.close())
         self._spawn(session._notify())
+
+    async def _restart_media(self, session: RoomSession) -> None:
+        await asyncio.sleep(0.5)
+        if session.left is None and self.rooms.get(session.room_id) is session:
+            try:
+                await session.restart_media()
+            except ApiError as exc:
+                log.info("media restart refused: %s", exc)
 
     async def _rejoin(self, session: RoomSession) -> None:
         if session.snapshot is not None:

@@ -60,6 +60,8 @@ class Hub:
         self._rooms: dict[int, _Room] = {}
         self.delivered = 0
         self.backfilled = 0
+        # Called once per event per server (after the room's subscribers), in order.
+        self.observers: list[Callable[[RoomEventEnvelope], None]] = []
 
     def local_rooms(self) -> int:
         return len(self._rooms)
@@ -129,6 +131,11 @@ class Hub:
             except Exception:
                 log.exception("subscriber failed", extra={"room_id": room.room_id})
         self.delivered += len(room.subscribers)
+        for observer in self.observers:
+            try:
+                observer(envelope)
+            except Exception:
+                log.exception("event observer failed", extra={"room_id": room.room_id})
 
     async def _fill_gap(self, room: _Room) -> None:
         try:
