@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -132,8 +133,9 @@ async def events_since(svc: Services, room_id: int, after: int,
         for r in rows]
 
 
-@dataclass(frozen=True)
-class RoomSummary:
+class RoomSummary(BaseModel):
+    """A live room as the room list shows it."""
+
     id: int
     title: str
     description: str
@@ -156,8 +158,10 @@ async def list_live(svc: Services, limit: int = 100) -> list[RoomSummary]:
             .outerjoin(counts, counts.c.room_id == Room.id)
             .where(Room.state == RoomState.LIVE.value)
             .order_by(Room.created_at.desc()).limit(limit))).all()
-    return [RoomSummary(r.id, r.title, r.description, host, r.created_at, int(stage or 0),
-                        int(total or 0) - int(stage or 0)) for r, host, stage, total in rows]
+    return [RoomSummary(id=r.id, title=r.title, description=r.description, host=host,
+                        created_at=r.created_at, speakers=int(stage or 0),
+                        listeners=int(total or 0) - int(stage or 0))
+            for r, host, stage, total in rows]
 
 
 async def seat_of(svc: Services, room_id: int, member_id: int) -> Seat | None:

@@ -7,6 +7,7 @@ rules and the writes live in actions/.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, status
@@ -58,18 +59,8 @@ class RoomCreate(_Schema):
     description: Annotated[str, Field(max_length=2000)] = ""
 
 
-class RoomSummaryOut(BaseModel):
-    id: int
-    title: str
-    description: str
-    host: str
-    created_at: dt.datetime
-    speakers: int
-    listeners: int
-
-
 class RoomList(BaseModel):
-    rooms: list[RoomSummaryOut]
+    rooms: list[room_actions.RoomSummary]
 
 
 class YouOut(BaseModel):
@@ -122,9 +113,7 @@ async def me(member: CurrentMember) -> MemberPublic:
 
 @router.get("/rooms", response_model=RoomList, tags=["rooms"])
 async def list_rooms(svc: ServicesDep, member: CurrentMember) -> RoomList:
-    rooms = await room_actions.list_live(svc)
-    return RoomList(rooms=[RoomSummaryOut.model_validate(r, from_attributes=True)
-                           for r in rooms])
+    return RoomList(rooms=await room_actions.list_live(svc))
 
 
 @router.post("/rooms", response_model=RoomView, status_code=status.HTTP_201_CREATED,
@@ -150,39 +139,26 @@ async def end_room(room_id: int, svc: ServicesDep, member: CurrentMember) -> Res
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-async def _target(svc: ServicesDep, body: MemberTarget) -> int:
-    return (await member_actions.find_member(svc, body.member)).id
+class StageAction(StrEnum):
+    INVITE = "invite"
+    MOVE_TO_AUDIENCE = "move-to-audience"
+    MUTE = "mute"
+    UNMUTE = "unmute"
 
 
-@router.post("/rooms/{room_id}/stage/invite", status_code=status.HTTP_204_NO_CONTENT,
-             tags=["stage"])
-async def stage_invite(room_id: int, body: MemberTarget, svc: ServicesDep,
-                       member: CurrentMember) -> Response:
-    await room_actions.invite_to_speak(svc, room_id, member, await _target(svc, body))
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post("/rooms/{room_id}/stage/move-to-audience", status_code=status.HTTP_204_NO_CONTENT,
-             tags=["stage"])
-async def stage_move_to_audience(room_id: int, body: MemberTarget, svc: ServicesDep,
-                                 member: CurrentMember) -> Response:
-    await room_actions.move_to_audience(svc, room_id, member, await _target(svc, body))
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post("/rooms/{room_id}/stage/mute", status_code=status.HTTP_204_NO_CONTENT,
-             tags=["stage"])
-async def stage_mute(room_id: int, body: MemberTarget, svc: ServicesDep,
-                     member: CurrentMember) -> Response:
-    await room_actions.set_mod_muted(svc, room_id, member, await _target(svc, body), True)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post("/rooms/{room_id}/stage/unmute", status_code=status.HTTP_204_NO_CONTENT,
-             tags=["stage"])
-async def stage_unmute(room_id: int, body: MemberTarget, svc: ServicesDep,
-                       member: CurrentMember) -> Response:
-    await room_actions.set_mod_muted(svc, room_id, member, await _target(svc, body), False)
+@router.post("/rooms/{room_id}/stage/{action}", status_code=status.HTTP_204_NO_CONTENT,
+             tags=["stage"], summary="Moderate the stage: invite a listener to speak, move a "
+             "speaker to the audience, mute or unmute a speaker")
+async def stage(room_id: int, action: StageAction, body: MemberTarget, svc: ServicesDep,
+                member: CurrentMember) -> Response:
+    target = (await member_actions.find_member(svc, body.member)).id
+    if action is StageAction.INVITE:
+        await room_actions.invite_to_speak(svc, room_id, member, target)
+    elif action is StageAction.MOVE_TO_AUDIENCE:
+        await room_actions.move_to_audience(svc, room_id, member, target)
+    else:
+        await room_actions.set_mod_muted(svc, room_id, member, target,
+                                         action is StageAction.MUTE)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
