@@ -103,7 +103,16 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path,
 def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"data_dir": tmp_path / "data", "database_url": database_url,
                               "media": False, "presence_grace_seconds": 2.0,
-                              "log_format": "console"}
+                              "log_format": "console",
+                              # Cheap hashing; tests of the real cost set their own.
+                              "password_time_cost": 1, "password_memory_kib": 1024,
+                              # Many logins from 127.0.0.1: rate-limit tests set their own.
+                              "limit_login_ip": "10000/minute",
+                              "limit_login_account": "10000/minute",
+                              "limit_signup_ip": "10000/minute",
+                              "limit_invite_account": "10000/minute",
+                              "limit_reset_ip": "10000/minute",
+                              "limit_reset_account": "10000/minute"}
     values.update(overrides)
     return Settings(**values)
 
@@ -113,7 +122,7 @@ class LiveServer:
     url: str
     runtime: Runtime
 
-    async def member(self, username: str, password: str = "password123",
+    async def member(self, username: str, password: str = "tambourine-42",
                      **kwargs: Any) -> RuangClient:
         """Create a member and return a client logged in as them."""
         from ruang.actions import members as member_actions

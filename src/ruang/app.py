@@ -13,24 +13,28 @@ import logging
 from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from argon2 import PasswordHasher
+import orjson
 from fastapi import FastAPI
 
 from ruang import __version__
 from ruang.actions import members as member_actions
 from ruang.actions import rooms as room_actions
-from ruang.actions.context import Services
+from ruang.actions.context import Services, make_hasher
+from ruang.actions.outbox import deliver_due
+from ruang.api import accounts, admin, onboarding, people
 from ruang.api import errors as api_errors
 from ruang.api.middleware import RequestContext
-from ruang.api.routes import health_router, router
+from ruang.api.rooms import health_router, router
 from ruang.api.ws.endpoint import router as ws_router
 from ruang.config import Settings
-from ruang.events.bus import EventBus, InMemoryBus
+from ruang.events.bus import EventBus, InMemoryBus, Unsubscribe, member_channel
 from ruang.events.hub import Hub
 from ruang.events.models import RoomEnded, RoomEventEnvelope
 from ruang.ids import RoomId
+from ruang.mail import FileMailer, Mailer, SmtpMailer
 from ruang.media.engine import JanusNode, MediaEngine, MediaOptions
 from ruang.media.janus.supervisor import JanusSupervisor, SupervisorConfig, SupervisorError
+from ruang.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from ruang.storage.db import Database
 
 if TYPE_CHECKING:
@@ -49,13 +53,32 @@ def make_bus(settings: Settings) -> EventBus:
     return InMemoryBus()
 
 
+def make_limiter(settings: Settings) -> RateLimiter:
+    if settings.redis_url:
+        return RedisRateLimiter(settings.redis_url)
+    return MemoryRateLimiter()
+
+
+def make_mailer(settings: Settings) -> Mailer:
+    if settings.smtp_host:
+        return SmtpMailer(settings.smtp_host, settings.smtp_port, sender=settings.mail_from,
+                          username=settings.smtp_username,
+                          password=settings.secret("smtp_password"),
+                          security=settings.smtp_security)
+    return FileMailer(settings.mail_dir, sender=settings.mail_from)
+
+
 class Runtime:
     def __init__(self, settings: Settings, *, db: Database | None = None,
                  bus: EventBus | None = None) -> None:
         self.settings = settings
         self.db = db or Database(settings.effective_database_url)
         self.bus = bus or make_bus(settings)
-        self.svc = Services(settings, self.db, self.bus, PasswordHasher())
+        self.mailer = make_mailer(settings)
+        self._outbox_wake = asyncio.Event()
+        self.svc = Services(settings, self.db, self.bus, make_hasher(settings),
+                            limiter=make_limiter(settings),
+                            outbox_wakeup=self._outbox_wake.set)
         self.hub = Hub(self.bus,
                        current_seq=lambda room_id: room_actions.current_seq(self.svc, room_id),
                        backfill=lambda room_id, after: room_actions.events_since(
@@ -64,6 +87,7 @@ class Runtime:
         self.engine: MediaEngine | None = None
         self.media_error: str | None = None
         self._presences: dict[tuple[int, int], Connection] = {}
+        self._member_conns: dict[int, tuple[set[Connection], Unsubscribe]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -82,6 +106,8 @@ class Runtime:
         if self.settings.media:
             await self._start_media()
         self._tasks.append(asyncio.create_task(self._sweeper(), name="presence-sweeper"))
+        self._tasks.append(asyncio.create_task(self._outbox(), name="email-outbox"))
+        log.info("email goes out through %s", self.mailer.describe())
 
     async def _start_media(self) -> None:
         s = self.settings
@@ -133,6 +159,7 @@ class Runtime:
         if self.supervisor is not None:
             await self.supervisor.stop()
         await self.bus.stop()
+        await self.svc.limiter.close()
         await self.db.dispose()
 
     async def _sweeper(self) -> None:
@@ -143,6 +170,56 @@ class Runtime:
                 await room_actions.sweep_disconnected(self.svc, grace)
             except Exception:
                 log.exception("presence sweep failed")
+
+    async def _outbox(self) -> None:
+        while True:
+            try:
+                while await deliver_due(self.db, self.mailer):
+                    pass
+            except Exception:
+                log.exception("email outbox failed")
+            self._outbox_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_wake.wait(), 5.0)
+
+    async def flush_outbox(self) -> int:
+        """Send everything that is due now (tests, and `ruang admin mail flush`)."""
+        total = 0
+        while sent := await deliver_due(self.db, self.mailer):
+            total += sent
+        return total
+
+    # --- members' connections: closed at once when their session ends -------------------
+
+    async def attach_member(self, conn: Connection, member_id: int) -> None:
+        entry = self._member_conns.get(member_id)
+        if entry is None:
+            conns: set[Connection] = set()
+            self._member_conns[member_id] = (conns, lambda: None)
+            unsubscribe = await self.bus.subscribe(
+                member_channel(member_id), lambda data: self._on_member(member_id, data))
+            self._member_conns[member_id] = (conns, unsubscribe)
+            entry = self._member_conns[member_id]
+        entry[0].add(conn)
+
+    def detach_member(self, conn: Connection, member_id: int) -> None:
+        entry = self._member_conns.get(member_id)
+        if entry is None:
+            return
+        entry[0].discard(conn)
+        if not entry[0]:
+            entry[1]()
+            del self._member_conns[member_id]
+
+    def _on_member(self, member_id: int, data: bytes) -> None:
+        msg = orjson.loads(data)
+        if msg.get("type") != "revoked":
+            return
+        ids = msg.get("session_ids")
+        entry = self._member_conns.get(member_id)
+        for conn in list(entry[0]) if entry else []:
+            if ids is None or (conn.member is not None and conn.member.session_id in ids):
+                conn.revoke()
 
     # --- presence: which connection holds a member's place in a room ----------------------
 
@@ -209,6 +286,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RequestContext)
     api_errors.install(app)
     app.include_router(health_router)
+    app.include_router(accounts.router)
+    app.include_router(onboarding.router)
+    app.include_router(people.router)
+    app.include_router(admin.router)
     app.include_router(router)
     app.include_router(ws_router)
     return app

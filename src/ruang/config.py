@@ -72,6 +72,39 @@ class Settings(BaseSettings):
                                  "mixer buffers per speaker: lower is faster, higher hides "
                                  "jitter.")
 
+    public_url: str | None = Field(
+        None, description="The address people use to reach Ruang, for links in emails "
+        "(default: http://HOST:PORT).")
+    mail_from: str = Field("Ruang <ruang@localhost>", description="Sender of Ruang's email.")
+    smtp_host: str | None = Field(None, description="SMTP server; unset writes email to "
+                                  "<data dir>/mail and the log instead.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str | None = Field(None, description="SMTP user name.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="SMTP connection security.")
+    invites_per_member: int = Field(2, ge=0, le=1000, description="Invitations each new "
+                                    "member gets.")
+    invite_days: int = Field(14, ge=1, le=365, description="Days an invitation link works.")
+    topics: str = Field(
+        "Product,Engineering,Design,Data & AI,Startups,Marketing,Sales,Finance,Careers,"
+        "Leadership,Security,Open Source,Health,Education,Climate",
+        description="Comma-separated interests members can pick.")
+    avatar_max_bytes: int = Field(5 * 1024 * 1024, ge=10_000, le=50 * 1024 * 1024,
+                                  description="Largest avatar upload.")
+    password_time_cost: int = Field(3, ge=1, le=20, description="argon2id passes.")
+    password_memory_kib: int = Field(65536, ge=1024, le=1048576,
+                                     description="argon2id memory per hash (KiB).")
+    trust_forwarded_for: bool = Field(False, description="Take the client address from "
+                                      "X-Forwarded-For (only behind a trusted proxy).")
+    limit_login_ip: str = Field("20/minute", description="Login attempts per address.")
+    limit_login_account: str = Field("10/15min", description="Login attempts per username.")
+    limit_signup_ip: str = Field("5/hour", description="Waitlist sign-ups and invitation "
+                                 "redemptions per address.")
+    limit_invite_account: str = Field("20/day", description="Invitations sent per member.")
+    limit_reset_ip: str = Field("5/hour", description="Password reset requests per address.")
+    limit_reset_account: str = Field("3/hour", description="Password reset emails per "
+                                     "address.")
     session_days: int = Field(30, ge=1, le=365, description="Days a login stays valid.")
     presence_grace_seconds: float = Field(
         20.0, ge=0, le=600, description="How long a member whose connection dropped keeps "
@@ -100,6 +133,21 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def topic_list(self) -> list[str]:
+        return [t.strip() for t in self.topics.split(",") if t.strip()]
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
 
     @property
     def effective_database_url(self) -> str:

@@ -8,14 +8,21 @@ Tree::
 
     RuangError
     ├── InvalidInput        400  invalid_input, bad_message, message_too_large,
-    │                             unsupported_protocol, media_rejected
+    │                             unsupported_protocol, media_rejected, token_invalid,
+    │                             avatar_not_an_image, avatar_too_many_pixels
     ├── NotAuthenticated    401  not_authenticated, invalid_credentials
     ├── Forbidden           403  forbidden, not_a_moderator, not_on_stage, muted_by_moderator,
-    │                             not_in_room
-    ├── NotFound            404  room_not_found, member_not_found
+    │                             not_in_room, not_an_admin, blocked, account_suspended,
+    │                             account_banned, csrf_failed
+    ├── NotFound            404  room_not_found, member_not_found, not_found, invite_not_found
     ├── MethodNotAllowed    405  method_not_allowed
     ├── Conflict            409  room_ended, username_taken, not_invited, already_on_stage,
-    │                             not_a_speaker, stale_media, replaced
+    │                             not_a_speaker, stale_media, replaced, no_invites_left,
+    │                             invite_used, invite_expired, already_member,
+    │                             already_resolved
+    ├── TooLarge            413  avatar_too_large
+    ├── UnsupportedMedia    415  avatar_unsupported_format
+    ├── RateLimited         429  rate_limited (with retry_after seconds)
     ├── Unavailable         503  media_unavailable, storage_unavailable
     └── Internal            500  internal_error
 """
@@ -43,7 +50,8 @@ class RuangError(Exception):
 class InvalidInput(RuangError):
     status = 400
     codes = frozenset({"invalid_input", "bad_message", "message_too_large",
-                       "unsupported_protocol", "media_rejected"})
+                       "unsupported_protocol", "media_rejected", "token_invalid",
+                       "avatar_not_an_image", "avatar_too_many_pixels"})
 
 
 class NotAuthenticated(RuangError):
@@ -54,18 +62,40 @@ class NotAuthenticated(RuangError):
 class Forbidden(RuangError):
     status = 403
     codes = frozenset({"forbidden", "not_a_moderator", "not_on_stage", "muted_by_moderator",
-                       "not_in_room"})
+                       "not_in_room", "not_an_admin", "blocked", "account_suspended",
+                       "account_banned", "csrf_failed"})
 
 
 class NotFound(RuangError):
     status = 404
-    codes = frozenset({"room_not_found", "member_not_found", "not_found"})
+    codes = frozenset({"room_not_found", "member_not_found", "not_found", "invite_not_found"})
 
 
 class Conflict(RuangError):
     status = 409
     codes = frozenset({"room_ended", "username_taken", "not_invited", "already_on_stage",
-                       "not_a_speaker", "stale_media", "replaced"})
+                       "not_a_speaker", "stale_media", "replaced", "no_invites_left",
+                       "invite_used", "invite_expired", "already_member",
+                       "already_resolved"})
+
+
+class TooLarge(RuangError):
+    status = 413
+    codes = frozenset({"avatar_too_large"})
+
+
+class UnsupportedMedia(RuangError):
+    status = 415
+    codes = frozenset({"avatar_unsupported_format"})
+
+
+class RateLimited(RuangError):
+    status = 429
+    codes = frozenset({"rate_limited"})
+
+    def __init__(self, code: str, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
 
 
 class MethodNotAllowed(RuangError):
@@ -84,7 +114,8 @@ class Internal(RuangError):
 
 
 ALL_ERRORS: tuple[type[RuangError], ...] = (InvalidInput, NotAuthenticated, Forbidden, NotFound,
-                                            MethodNotAllowed, Conflict, Unavailable, Internal)
+                                            MethodNotAllowed, Conflict, TooLarge,
+                                            UnsupportedMedia, RateLimited, Unavailable, Internal)
 
 
 def all_codes() -> dict[str, int]:

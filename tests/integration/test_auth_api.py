@@ -73,15 +73,20 @@ async def test_login_sets_a_strict_http_only_cookie_and_returns_a_token(live, ht
     assert len(token) > 30
     assert body["expires_at"]
 
-    header = resp.headers["set-cookie"]
-    cookie = SimpleCookie()
-    cookie.load(header)
+    cookie: SimpleCookie = SimpleCookie()
+    for header in resp.headers.get_list("set-cookie"):
+        cookie.load(header)
     morsel = cookie[COOKIE]
     assert morsel.value == token
     assert morsel["httponly"] is True
     assert morsel["samesite"].lower() == "strict"
     assert morsel["path"] == "/"
     assert int(morsel["max-age"]) == live.runtime.settings.session_days * 86400
+    # The CSRF cookie is readable by the page (not HttpOnly) and also strict.
+    csrf = cookie["ruang_csrf"]
+    assert csrf.value == body["csrf_token"]
+    assert not csrf["httponly"]
+    assert csrf["samesite"].lower() == "strict"
 
 
 async def test_bearer_token_and_cookie_both_authenticate(live, alice) -> None:
@@ -116,11 +121,18 @@ async def test_logout_revokes_the_bearer_token(live, http, alice) -> None:
 
 async def test_logout_with_the_cookie_revokes_it_and_clears_it(live, alice) -> None:
     async with httpx.AsyncClient(base_url=live.url) as browser:
-        token = (await login(browser)).json()["token"]
-        resp = await browser.post("/api/v1/auth/logout")
+        body = (await login(browser)).json()
+        token = body["token"]
+        # A cookie-authenticated change needs the CSRF token, so another site cannot forge it.
+        assert_error(await browser.post("/api/v1/auth/logout"), 403, "csrf_failed")
+        assert_error(await browser.post("/api/v1/auth/logout",
+                                        headers={"x-csrf-token": "0" * 32}), 403, "csrf_failed")
+        resp = await browser.post("/api/v1/auth/logout",
+                                  headers={"x-csrf-token": body["csrf_token"]})
         assert resp.status_code == 204
-        cleared = SimpleCookie()
-        cleared.load(resp.headers["set-cookie"])
+        cleared: SimpleCookie = SimpleCookie()
+        for header in resp.headers.get_list("set-cookie"):
+            cleared.load(header)
         assert cleared[COOKIE].value == ""
         assert not browser.cookies.get(COOKIE)
         assert_error(await browser.get("/api/v1/me", headers=cookie(token)), 401,
@@ -134,14 +146,15 @@ async def test_logout_without_a_session(live, http) -> None:
 async def test_two_logins_are_two_independent_sessions(live, alice) -> None:
     async with httpx.AsyncClient(base_url=live.url) as one, \
             httpx.AsyncClient(base_url=live.url) as two:
-        t1 = (await login(one)).json()["token"]
-        t2 = (await login(two)).json()["token"]
+        first = (await login(one)).json()
+        t1, t2 = first["token"], (await login(two)).json()["token"]
         assert t1 != t2
         for client in (one, two):
             resp = await client.get("/api/v1/me")
             assert resp.status_code == 200
             assert resp.json()["id"] == alice.id
-        assert (await one.post("/api/v1/auth/logout")).status_code == 204
+        assert (await one.post("/api/v1/auth/logout",
+                               headers={"x-csrf-token": first["csrf_token"]})).status_code == 204
         assert_error(await one.get("/api/v1/me", headers=bearer(t1)), 401, "not_authenticated")
         resp = await two.get("/api/v1/me", headers=bearer(t2))
         assert resp.status_code == 200

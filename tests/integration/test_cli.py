@@ -33,7 +33,7 @@ def cli_env(live: LiveServer, tmp_path: Path) -> dict[str, str]:
 
 async def test_admin_login_rooms_and_stage(live: LiveServer, cli_env: dict[str, str]) -> None:
     code, out, err = await ruang("admin", "create-member", "alice", "--password",
-                                 "alicepass1", "--admin", env=cli_env)
+                                 "harbour-lights-9", "--admin", env=cli_env)
     assert code == 0, err
     assert "created member @alice" in out
     code, out, err = await ruang("admin", "create-member", "Alice", "--password",
@@ -42,7 +42,7 @@ async def test_admin_login_rooms_and_stage(live: LiveServer, cli_env: dict[str, 
     assert "error: username_taken" in err
     assert "Traceback" not in err
 
-    code, out, err = await ruang("login", "--user", "alice", "--password", "alicepass1",
+    code, out, err = await ruang("login", "--user", "alice", "--password", "harbour-lights-9",
                                  env=cli_env)
     assert code == 0, err
     assert (Path(cli_env["XDG_CONFIG_HOME"]) / "ruang" / "credentials.json").stat().st_mode \

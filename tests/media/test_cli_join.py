@@ -24,10 +24,10 @@ async def test_join_play_and_record_wav(media_live: LiveServer, tmp_path: Path) 
             sys.executable, "-m", "ruang.cli", "join", str(room["id"]), *args, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
-    speaker = await join("--user", "host", "--password", "password123", "--play",
+    speaker = await join("--user", "host", "--password", "tambourine-42", "--play",
                          str(tmp_path / "tone.wav"), "--duration", "9")
     await asyncio.sleep(1.0)
-    listener = await join("--user", "bob", "--password", "password123", "--record",
+    listener = await join("--user", "bob", "--password", "tambourine-42", "--record",
                           str(tmp_path / "bob.wav"), "--duration", "5")
     out_l, err_l = await listener.communicate()
     out_s, err_s = await speaker.communicate()

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ruang.actions.context import Services
@@ -23,7 +23,7 @@ from ruang.domain import rooms as rules
 from ruang.domain.rooms import Action, Role, RoomState, Seat
 from ruang.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ruang.events import models as ev
-from ruang.storage.models import Member, Room, RoomEventRow, RoomMember, utcnow
+from ruang.storage.models import Block, Member, Room, RoomEventRow, RoomMember, utcnow
 
 TITLE_MAX = 120
 MAX_ID = 2**63 - 1
@@ -203,6 +203,8 @@ async def join_room(svc: Services, room_id: int, member: MemberInfo) -> None:
                 row.disconnected_at = None
                 tx.emit(ev.PresenceChanged(member_id=member.id, connected=True))
             return
+        if await _blocked_by_moderator(tx, member.id):
+            raise Forbidden("blocked", "you cannot join this room")
         role = Role.MODERATOR if tx.room.host_id == member.id else Role.LISTENER
         if row is None:
             row = RoomMember(room_id=room_id, member_id=member.id, role=role.value,
@@ -218,6 +220,18 @@ async def join_room(svc: Services, room_id: int, member: MemberInfo) -> None:
         m = await tx.session.get(Member, member.id)
         assert m is not None
         tx.emit(ev.MemberJoined(member=_member_view(row, m)))
+
+
+async def _blocked_by_moderator(tx: RoomTx, member_id: int) -> bool:
+    """Whether the room's host or one of its present moderators blocked this member."""
+    moderators = select(RoomMember.member_id).where(
+        RoomMember.room_id == tx.room.id, RoomMember.left_at.is_(None),
+        RoomMember.role == Role.MODERATOR.value)
+    row = (await tx.session.execute(select(Block.blocker_id).where(
+        Block.blocked_id == member_id,
+        or_(Block.blocker_id == tx.room.host_id, Block.blocker_id.in_(moderators))).limit(1))
+    ).first()
+    return row is not None
 
 
 async def _end(tx: RoomTx, by: int | None, reason: str) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ruang.errors import RuangError
+from ruang.errors import RateLimited, RuangError
 from ruang.media.engine import MediaError
 from ruang.storage.db import StorageUnavailable
 
@@ -30,7 +31,10 @@ def error_response(status: int, code: str, message: str,
 def install(app: FastAPI) -> None:
     @app.exception_handler(RuangError)
     async def ruang_error(request: Request, exc: RuangError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

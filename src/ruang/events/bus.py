@@ -37,6 +37,10 @@ def room_channel(room_id: int) -> str:
     return f"room:{room_id}"
 
 
+def member_channel(member_id: int) -> str:
+    return f"member:{member_id}"
+
+
 class InMemoryBus:
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = {}

@@ -79,6 +79,205 @@ class Member(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    # Lower-cased email: unique, never shown to other members.
+    email_key: Mapped[str | None] = mapped_column(String(254), unique=True, default=None)
+    email_verified_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    headline: Mapped[str] = mapped_column(String(120), default="")
+    bio: Mapped[str] = mapped_column(Text, default="")
+    interests: Mapped[list[str]] = mapped_column(JSON, default=list)
+    avatar_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    nominated_by: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), default=None)
+    invites_left: Mapped[int] = mapped_column(Integer, default=0)
+    # active, suspended (until suspended_until) or banned
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    suspended_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # Kept by the follow actions so profiles never count rows.
+    followers_count: Mapped[int] = mapped_column(Integer, default=0)
+    following_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UsernameClaim(Base):
+    """One row per username in use or reserved (by a member or a waitlist entry), so that the
+    two can never take the same name."""
+
+    __tablename__ = "username_claims"
+
+    username_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), unique=True, default=None)
+    waitlist_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("waitlist_entries.id", ondelete="CASCADE"), unique=True, default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# Prefix searches use range scans (term >= 'abc' AND term < 'abd'): on PostgreSQL the column
+# must compare bytewise (COLLATE "C") for those ranges to be the prefix.
+SearchText = String(64).with_variant(String(64, collation="C"), "postgresql")
+
+
+class SearchTerm(Base):
+    """The words of a member's username, display name and headline, normalized, for people
+    search by prefix."""
+
+    __tablename__ = "search_terms"
+
+    term: Mapped[str] = mapped_column(SearchText, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                           primary_key=True, index=True)
+
+
+class Follow(Base):
+    __tablename__ = "follows"
+    __table_args__ = (
+        Index("ix_follows_followee", "followee_id", "created_at", "follower_id"),
+        Index("ix_follows_follower", "follower_id", "created_at", "followee_id"),
+    )
+
+    follower_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    followee_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Block(Base):
+    __tablename__ = "blocks"
+    __table_args__ = (Index("ix_blocks_blocked", "blocked_id", "blocker_id"),)
+
+    blocker_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    blocked_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WaitlistEntry(Base):
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (Index("ix_waitlist_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    username: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+    # waiting, invited, joined or rejected
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    status_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    decided_by: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), default=None)
+
+
+class WaitlistVouch(Base):
+    """A member a waitlist entry named as knowing them."""
+
+    __tablename__ = "waitlist_vouches"
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("waitlist_entries.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                           primary_key=True, index=True)
+
+
+class Invite(Base):
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    inviter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True, default=None)
+    email: Mapped[str] = mapped_column(String(254))
+    waitlist_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("waitlist_entries.id", ondelete="SET NULL"), default=None)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Approved by an administrator rather than sent with one of a member's invites.
+    by_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    redeemed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    redeemed_by: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), default=None)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class EmailToken(Base):
+    """Single-use links sent by email: password resets and address verification."""
+
+    __tablename__ = "email_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                           index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str] = mapped_column(String(254))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    reporter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True)
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True, default=None)
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"),
+                                                default=None)
+    reason: Mapped[str] = mapped_column(Text)
+    # open or resolved
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    # warned, suspended, banned or dismissed
+    resolution: Mapped[str | None] = mapped_column(String(16), default=None)
+    resolved_by: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), default=None)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Sanction(Base):
+    """What administrators did to a member (warn, suspend, ban, lift), for the record."""
+
+    __tablename__ = "sanctions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                           index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    report_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reports.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutboxEmail(Base):
+    """Email waiting to be sent: written in the transaction that decides to send it, sent by
+    a background worker with retries, so a crash never loses one."""
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (Index("ix_email_outbox_due", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    to: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text, default=None)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    failed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class AuthSession(Base):
@@ -94,6 +293,9 @@ class AuthSession(Base):
     last_used_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     user_agent: Mapped[str | None] = mapped_column(String(200), default=None)
+    # "session" (a login) or "api_key" (named, for bots)
+    kind: Mapped[str] = mapped_column(String(16), default="session")
+    name: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Room(Base):

@@ -104,9 +104,18 @@ class Connection:
             await self._cleanup()
 
     async def _cleanup(self) -> None:
+        if self.member is not None:
+            self.runtime.detach_member(self, self.member.id)
         for presence in list(self.rooms.values()):
             await self._drop_presence(presence, keep_place=True)
         self.rooms.clear()
+
+    def revoke(self) -> None:
+        """The session this connection uses ended (logout, password reset, ban): close."""
+        self.send_model(pr.ErrorMessage(code="not_authenticated",
+                                        message="your session has ended; log in again"))
+        self._closing = True
+        self._kill.set()
 
     def send(self, frame: str) -> None:
         """Queue a frame; a client whose queue is full is disconnected (it resumes later)."""
@@ -251,6 +260,7 @@ class Connection:
         if not token:
             raise NotAuthenticated("not_authenticated", "log in first")
         self.member = await member_actions.authenticate(self.runtime.svc, token)
+        await self.runtime.attach_member(self, self.member.id)
         self.state = ConnState.READY
         self.send_model(pr.Welcome(member=pr.MemberRef(id=self.member.id,
                                                        username=self.member.username,

@@ -1,4 +1,4 @@
-"""REST endpoints (OpenAPI at /docs): sessions, rooms, the stage, health.
+"""REST endpoints for rooms and the stage, and the health check.
 
 Each handler validates input with its schema, calls one action, and shapes the answer; the
 rules and the writes live in actions/.
@@ -6,55 +6,27 @@ rules and the writes live in actions/.
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ruang import __version__
 from ruang.actions import members as member_actions
 from ruang.actions import rooms as room_actions
-from ruang.actions.members import MemberInfo
-from ruang.api.deps import COOKIE, CurrentMember, CurrentToken, RuntimeDep, ServicesDep
+from ruang.actions import social
+from ruang.api.deps import CurrentMember, RuntimeDep, ServicesDep
+from ruang.api.schemas import MemberTarget, Schema
 from ruang.domain import rooms as rules
-from ruang.errors import NotAuthenticated
 from ruang.events.models import RoomSnapshot, RoomView
 
 router = APIRouter(prefix="/api/v1")
 health_router = APIRouter()
 
 
-class _Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LoginIn(_Schema):
-    username: Annotated[str, Field(min_length=1, max_length=64)]
-    password: Annotated[str, Field(min_length=1, max_length=256)]
-
-
-class MemberPublic(BaseModel):
-    id: int
-    username: str
-    display_name: str
-    is_admin: bool
-
-    @classmethod
-    def of(cls, m: MemberInfo) -> MemberPublic:
-        return cls(id=m.id, username=m.username, display_name=m.display_name,
-                   is_admin=m.is_admin)
-
-
-class LoginOut(BaseModel):
-    token: str
-    expires_at: dt.datetime
-    member: MemberPublic
-
-
-class RoomCreate(_Schema):
+class RoomCreate(Schema):
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=2000)] = ""
 
@@ -74,40 +46,6 @@ class RoomDetail(BaseModel):
     you: YouOut
 
 
-class MemberTarget(_Schema):
-    member: Annotated[str, Field(min_length=1, max_length=64,
-                                 description="@username or numeric member id")]
-
-
-# --- sessions -------------------------------------------------------------------------------
-
-
-@router.post("/auth/login", response_model=LoginOut, tags=["sessions"])
-async def login(body: LoginIn, request: Request, response: Response,
-                svc: ServicesDep) -> LoginOut:
-    token, member, expires = await member_actions.login(
-        svc, body.username, body.password, user_agent=request.headers.get("user-agent"))
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict",
-                        secure=svc.settings.cookie_secure, path="/",
-                        max_age=svc.settings.session_days * 86400)
-    return LoginOut(token=token, expires_at=expires, member=MemberPublic.of(member))
-
-
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["sessions"])
-async def logout(svc: ServicesDep, token: CurrentToken) -> Response:
-    if not token:
-        raise NotAuthenticated("not_authenticated", "log in first")
-    await member_actions.logout(svc, token)
-    response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(COOKIE, path="/")
-    return response
-
-
-@router.get("/me", response_model=MemberPublic, tags=["sessions"])
-async def me(member: CurrentMember) -> MemberPublic:
-    return MemberPublic.of(member)
-
-
 # --- rooms ----------------------------------------------------------------------------------
 
 
@@ -120,6 +58,13 @@ async def list_rooms(svc: ServicesDep, member: CurrentMember) -> RoomList:
              tags=["rooms"])
 async def create_room(body: RoomCreate, svc: ServicesDep, member: CurrentMember) -> RoomView:
     return await room_actions.create_room(svc, member, body.title, body.description)
+
+
+@router.get("/rooms/{room_id}/following", response_model=list[social.MemberCard],
+            tags=["rooms"], summary="The people you follow who are in this room now")
+async def room_following(room_id: int, svc: ServicesDep,
+                         member: CurrentMember) -> list[social.MemberCard]:
+    return await social.followed_in_room(svc, member, room_id)
 
 
 @router.get("/rooms/{room_id}", response_model=RoomDetail, tags=["rooms"])
