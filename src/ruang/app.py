@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from ruang import __version__
 from ruang.actions import members as member_actions
@@ -36,6 +37,7 @@ from ruang.media.engine import JanusNode, MediaEngine, MediaOptions
 from ruang.media.janus.supervisor import JanusSupervisor, SupervisorConfig, SupervisorError
 from ruang.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from ruang.storage.db import Database
+from ruang.storage.models import AuthSession, utcnow
 
 if TYPE_CHECKING:
     from ruang.api.ws.connection import Connection
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 2.0
+SESSION_WATCH_INTERVAL = 5.0
 
 
 def make_bus(settings: Settings) -> EventBus:
@@ -107,6 +110,7 @@ class Runtime:
             await self._start_media()
         self._tasks.append(asyncio.create_task(self._sweeper(), name="presence-sweeper"))
         self._tasks.append(asyncio.create_task(self._outbox(), name="email-outbox"))
+        self._tasks.append(asyncio.create_task(self._session_watch(), name="session-watch"))
         log.info("email goes out through %s", self.mailer.describe())
 
     async def _start_media(self) -> None:
@@ -210,6 +214,27 @@ class Runtime:
         if not entry[0]:
             entry[1]()
             del self._member_conns[member_id]
+
+    async def _session_watch(self) -> None:
+        """Close connections whose session was revoked where no bus message reached us (an
+        administrator's CLI, another deployment's bus): a look every few seconds."""
+        since = utcnow()
+        while True:
+            await asyncio.sleep(SESSION_WATCH_INTERVAL)
+            now = utcnow()
+            try:
+                async with self.db.read() as s:
+                    rows = (await s.execute(select(AuthSession.id, AuthSession.member_id).where(
+                        AuthSession.revoked_at >= since - dt.timedelta(seconds=1)))).all()
+            except Exception:
+                log.exception("session watch failed")
+                continue
+            since = now
+            for session_id, member_id in rows:
+                entry = self._member_conns.get(member_id)
+                for conn in list(entry[0]) if entry else []:
+                    if conn.member is not None and conn.member.session_id == session_id:
+                        conn.revoke()
 
     def _on_member(self, member_id: int, data: bytes) -> None:
         msg = orjson.loads(data)

@@ -187,44 +187,253 @@ def admin() -> None:
     """Administer this instance (talks to the database directly)."""
 
 
+def _admin_run(fn: Callable[[Any], Awaitable[T]]) -> T:
+    """Run an administrator's action against this instance's database (and bus, so that a
+    running server hears of it at once when they share Redis; otherwise within seconds)."""
+    from ruang.actions.context import Services, make_hasher
+    from ruang.actions.outbox import deliver_due
+    from ruang.app import make_bus, make_mailer
+    from ruang.config import Settings
+    from ruang.errors import RuangError
+    from ruang.storage.db import Database, StorageUnavailable
+
+    async def go() -> T:
+        settings = Settings()
+        db = Database(settings.effective_database_url)
+        bus = make_bus(settings)
+        try:
+            await db.migrate()
+            await bus.start()
+            result = await fn(Services(settings, db, bus, make_hasher(settings)))
+            # Send the email the action queued now rather than when a server next looks.
+            mailer = make_mailer(settings)
+            while await deliver_due(db, mailer):
+                pass
+            return result
+        finally:
+            await bus.stop()
+            await db.dispose()
+
+    try:
+        return asyncio.run(go())
+    except RuangError as exc:
+        _fail(f"{exc.code}: {exc.message}")
+    except StorageUnavailable as exc:
+        _fail(f"storage_unavailable: {exc}")
+    raise AssertionError("unreachable")
+
+
+async def _acting_admin(svc: Any, username: str | None) -> Any:
+    """The administrator an action is recorded under: --as, or the first administrator."""
+    from sqlalchemy import select
+
+    from ruang.actions.members import MemberInfo
+    from ruang.storage.models import Member
+
+    async with svc.db.read() as s:
+        query = select(Member).where(Member.is_admin.is_(True))
+        if username:
+            query = query.where(Member.username_key == username.removeprefix("@").lower())
+        m = (await s.execute(query.order_by(Member.id).limit(1))).scalar_one_or_none()
+    if m is None:
+        _fail("not_an_admin: no such administrator; create one with "
+              "`ruang admin create-member NAME --admin`")
+    return MemberInfo.of(m)
+
+
+as_option = click.option("--as", "as_admin", default=None,
+                         help="Administrator to record the action under (default: the first).")
+
+
 @admin.command("create-member")
 @click.argument("username")
 @click.option("--password", default=None, help="Prompted for when not given.")
 @click.option("--display-name", default=None)
+@click.option("--email", default=None, help="The member's email address.")
 @click.option("--admin", "is_admin", is_flag=True, help="Make this member an administrator.")
 def create_member(username: str, password: str | None, display_name: str | None,
-                  is_admin: bool) -> None:
+                  email: str | None, is_admin: bool) -> None:
     """Create a member account."""
-    from argon2 import PasswordHasher
-
     from ruang.actions import members as member_actions
-    from ruang.actions.context import Services
-    from ruang.config import Settings
-    from ruang.errors import RuangError
-    from ruang.events.bus import InMemoryBus
-    from ruang.storage.db import Database
 
     if password is None:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
     assert password is not None
-
-    async def go() -> Any:
-        settings = Settings()
-        db = Database(settings.effective_database_url)
-        try:
-            await db.migrate()
-            svc = Services(settings, db, InMemoryBus(), PasswordHasher())
-            return await member_actions.create_member(svc, username, password,
-                                                      display_name=display_name,
-                                                      is_admin=is_admin)
-        finally:
-            await db.dispose()
-
-    try:
-        member = asyncio.run(go())
-    except RuangError as exc:
-        _fail(f"{exc.code}: {exc.message}")
+    pw: str = password
+    member = _admin_run(lambda svc: member_actions.create_member(
+        svc, username, pw, display_name=display_name, is_admin=is_admin, email=email))
     click.echo(f"created member @{member.username} (id {member.id})")
+
+
+@admin.group()
+def waitlist() -> None:
+    """People waiting to join."""
+
+
+@waitlist.command("list")
+@click.option("--status", type=click.Choice(["waiting", "invited", "joined", "rejected",
+                                             "all"]), default="waiting", show_default=True)
+def waitlist_list(status: str) -> None:
+    from ruang.actions import onboarding
+
+    entries = _admin_run(lambda svc: onboarding.list_waitlist(svc, status, limit=10000))
+    if not entries:
+        click.echo(f"nobody is {status}" if status != "all" else "the waitlist is empty")
+    for e in entries:
+        named = f" named by {', '.join('@' + v for v in e.vouched_by)}" if e.vouched_by else ""
+        click.echo(f"{e.id:>6}  {e.status:<8} {e.created_at:%Y-%m-%d}  {e.name} <{e.email}> "
+                   f"wants @{e.username}{named}" + (f"  \"{e.note}\"" if e.note else ""))
+
+
+def _decide(ids: tuple[int, ...], approve: bool, as_admin: str | None) -> None:
+    from ruang.actions import onboarding
+
+    async def go(svc: Any) -> int:
+        admin_ = await _acting_admin(svc, as_admin)
+        return await onboarding.decide_waitlist(svc, admin_, list(ids), approve)
+
+    changed = _admin_run(go)
+    verb = "invited" if approve else "rejected"
+    click.echo(f"{changed} of {len(ids)} {verb}" + ("" if changed == len(ids) else
+                                                   " (the others were not waiting)"))
+
+
+@waitlist.command("approve")
+@click.argument("ids", type=int, nargs=-1, required=True)
+@as_option
+def waitlist_approve(ids: tuple[int, ...], as_admin: str | None) -> None:
+    """Invite these waiting people (their emails go out)."""
+    _decide(ids, True, as_admin)
+
+
+@waitlist.command("reject")
+@click.argument("ids", type=int, nargs=-1, required=True)
+@as_option
+def waitlist_reject(ids: tuple[int, ...], as_admin: str | None) -> None:
+    """Turn these waiting people down (their reserved usernames are freed)."""
+    _decide(ids, False, as_admin)
+
+
+@admin.group()
+def invites() -> None:
+    """Members' invitations."""
+
+
+@invites.command("grant")
+@click.argument("username")
+@click.argument("count", type=int)
+@as_option
+def invites_grant(username: str, count: int, as_admin: str | None) -> None:
+    """Give a member more invitations."""
+    from ruang.actions import onboarding
+
+    async def go(svc: Any) -> int:
+        return await onboarding.grant_invites(svc, await _acting_admin(svc, as_admin),
+                                              username, count)
+
+    left = _admin_run(go)
+    click.echo(f"@{username.removeprefix('@')} now has {left} invitation(s)")
+
+
+@admin.group()
+def reports() -> None:
+    """Reports from members."""
+
+
+@reports.command("list")
+@click.option("--status", type=click.Choice(["open", "resolved", "all"]), default="open",
+              show_default=True)
+def reports_list(status: str) -> None:
+    from ruang.actions import moderation
+
+    async def go(svc: Any) -> Any:
+        return await moderation.list_reports(svc, await _acting_admin(svc, None), status)
+
+    found = _admin_run(go)
+    if not found:
+        click.echo(f"no {status} reports" if status != "all" else "no reports")
+    for r in found:
+        what = f"@{r.member}" if r.member else f"room {r.room_id} ({r.room_title})"
+        done = f" -> {r.resolution}" if r.resolution else ""
+        click.echo(f"{r.id:>6}  {r.created_at:%Y-%m-%d %H:%M}  {what} reported by "
+                   f"@{r.reporter}: {r.reason}{done}")
+
+
+@reports.command("resolve")
+@click.argument("report_id", type=int)
+@click.option("--action", type=click.Choice(["warn", "suspend", "ban", "dismiss"]),
+              required=True)
+@click.option("--days", type=int, default=None, help="Length of a suspension.")
+@click.option("--note", default="", help="Why (sent to the member with a warning).")
+@as_option
+def reports_resolve(report_id: int, action: str, days: int | None, note: str,
+                    as_admin: str | None) -> None:
+    """Act on a report: warn, suspend or ban the member reported (or the room's host)."""
+    from ruang.actions import moderation
+
+    async def go(svc: Any) -> Any:
+        return await moderation.resolve_report(svc, await _acting_admin(svc, as_admin),
+                                               report_id, action, days=days,  # type: ignore[arg-type]
+                                               note=note)
+
+    done = _admin_run(go)
+    click.echo(f"report {done.id} resolved: {done.resolution}")
+
+
+@admin.command("sanction")
+@click.argument("username")
+@click.option("--action", type=click.Choice(["warn", "suspend", "ban", "lift"]), required=True)
+@click.option("--days", type=int, default=None, help="Length of a suspension.")
+@click.option("--reason", default="")
+@as_option
+def sanction_cmd(username: str, action: str, days: int | None, reason: str,
+                 as_admin: str | None) -> None:
+    """Warn, suspend, ban, or lift a sanction on a member. Suspensions and bans end the
+    member's sessions and connections at once."""
+    from ruang.actions import moderation
+
+    async def go(svc: Any) -> None:
+        await moderation.sanction(svc, await _acting_admin(svc, as_admin), username,
+                                  action, reason=reason, days=days)  # type: ignore[arg-type]
+
+    _admin_run(go)
+    click.echo(f"@{username.removeprefix('@')}: {action} done")
+
+
+@admin.group()
+def mail() -> None:
+    """Email written to the mail folder (when no SMTP server is configured)."""
+
+
+@mail.command("list")
+@click.option("--last", type=int, default=20, show_default=True)
+def mail_list(last: int) -> None:
+    from ruang.config import Settings
+    from ruang.mail import FileMailer, read_message
+
+    settings = Settings()
+    paths = FileMailer(settings.mail_dir, sender=settings.mail_from).messages()[-last:]
+    if not paths:
+        click.echo(f"no email in {settings.mail_dir}")
+    for path in paths:
+        email = read_message(path)
+        click.echo(f"{path.name}  to {email.to}: {email.subject}")
+
+
+@mail.command("show")
+@click.argument("name", required=False)
+def mail_show(name: str | None) -> None:
+    """Print one message (default: the newest), links included."""
+    from ruang.config import Settings
+    from ruang.mail import FileMailer, read_message
+
+    settings = Settings()
+    paths = FileMailer(settings.mail_dir, sender=settings.mail_from).messages()
+    chosen = [p for p in paths if p.name == name] if name else paths[-1:]
+    if not chosen:
+        _fail(f"not_found: no such message in {settings.mail_dir}")
+    email = read_message(chosen[0])
+    click.echo(f"To: {email.to}\nSubject: {email.subject}\n\n{email.text}")
 
 
 # --- client ---------------------------------------------------------------------------------

@@ -78,3 +78,59 @@ async def test_errors_are_one_line_without_traceback(live: LiveServer,
     code, _out, err = await ruang("rooms", "list", env=env)
     assert code == 1
     assert "log in first" in err
+
+
+async def test_admin_waitlist_invites_reports_and_mail(live: LiveServer,
+                                                       cli_env: dict[str, str]) -> None:
+    from ruang.actions import moderation, onboarding
+
+    svc = live.runtime.svc
+    code, _out, err = await ruang("admin", "create-member", "root", "--password",
+                                  "harbour-lights-9", "--admin", env=cli_env)
+    assert code == 0, err
+    alice = await live.member("alice")
+    await onboarding.join_waitlist(svc, name="Bo Ng", email="bo@example.org", username="bong",
+                                   vouchers=["alice"])
+    code, out, err = await ruang("admin", "waitlist", "list", env=cli_env)
+    assert code == 0, err
+    assert "Bo Ng <bo@example.org> wants @bong named by @alice" in out
+    entry_id = out.split()[0]
+    code, out, err = await ruang("admin", "waitlist", "approve", entry_id, "999999",
+                                 env=cli_env)
+    assert code == 0, err
+    assert "1 of 2 invited (the others were not waiting)" in out
+    # Without SMTP the invitation is in the mail folder, readable from the CLI.
+    code, out, err = await ruang("admin", "mail", "show", env=cli_env)
+    assert code == 0, err
+    assert "To: bo@example.org" in out
+    assert "/invite/" in out
+
+    code, out, err = await ruang("admin", "invites", "grant", "alice", "3", env=cli_env)
+    assert code == 0, err
+    assert "@alice now has 5 invitation(s)" in out
+
+    me = await alice.me()
+    from ruang.actions.members import MemberInfo
+
+    await moderation.report(svc, MemberInfo(me["id"], "alice", "alice", False),
+                            member="root", reason="spam in rooms")
+    code, out, err = await ruang("admin", "reports", "list", env=cli_env)
+    assert "@root reported by @alice: spam in rooms" in out
+    report_id = out.split()[0]
+    code, out, err = await ruang("admin", "reports", "resolve", report_id, "--action",
+                                 "dismiss", env=cli_env)
+    assert code == 0, err
+    assert "resolved: dismissed" in out
+    code, out, err = await ruang("admin", "sanction", "alice", "--action", "suspend",
+                                 env=cli_env)
+    assert code == 1
+    assert "invalid_input: a suspension lasts 1 to 3650 days" in err
+    code, out, err = await ruang("admin", "sanction", "alice", "--action", "suspend",
+                                 "--days", "2", env=cli_env)
+    assert code == 0, err
+    from ruang.client.api import ApiError
+
+    with pytest.raises(ApiError) as refused:
+        await alice.me()
+    assert refused.value.code == "not_authenticated"
+    await alice.close()

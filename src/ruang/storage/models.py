@@ -282,6 +282,8 @@ class OutboxEmail(Base):
 
 class AuthSession(Base):
     __tablename__ = "auth_sessions"
+    # Servers poll for sessions revoked since their last look (ended elsewhere, e.g. the CLI).
+    __table_args__ = (Index("ix_auth_sessions_revoked_at", "revoked_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),

@@ -112,6 +112,8 @@ class Connection:
 
     def revoke(self) -> None:
         """The session this connection uses ended (logout, password reset, ban): close."""
+        if self._closing:
+            return
         self.send_model(pr.ErrorMessage(code="not_authenticated",
                                         message="your session has ended; log in again"))
         self._closing = True

@@ -413,6 +413,9 @@ def upgrade() -> None:
             ondelete="SET NULL",
         )
 
+    with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
+        batch_op.create_index("ix_auth_sessions_revoked_at", ["revoked_at"], unique=False)
+
     # Members created before this migration keep their names: claim them.
     op.execute(
         "INSERT INTO username_claims (username_key, member_id, created_at) "
@@ -435,6 +438,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_auth_sessions_revoked_at")
     with op.batch_alter_table("members", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_members_nominated_by_members"), type_="foreignkey")
         batch_op.drop_constraint(batch_op.f("uq_members_email_key"), type_="unique")
