@@ -412,7 +412,7 @@ async def _use_email_token(s: AsyncSession, token: str, purpose: str) -> EmailTo
 
 
 async def confirm_password_reset(svc: Services, token: str, password: str) -> None:
-    """Set a new password from a reset link; every login session of the member ends."""
+    """Set a new password from a reset link; every session and API key of the member ends."""
     if len(token) > 100:
         raise InvalidInput("token_invalid", "this link is not valid")
     async with svc.db.transaction() as s:
@@ -424,7 +424,8 @@ async def confirm_password_reset(svc: Services, token: str, password: str) -> No
         # The link reached the address: it is verified.
         if member.email_key == row.email.lower() and member.email_verified_at is None:
             member.email_verified_at = utcnow()
-        ids = await revoke_sessions(s, member.id, kind="session")
+        # Whoever knew the old password may have made an API key: those end too.
+        ids = await revoke_sessions(s, member.id, kind=None)
     await svc.publish_revoked(row.member_id, ids)
 
 

@@ -49,6 +49,7 @@ async def report(svc: Services, reporter: MemberInfo, *, member: str | None = No
         raise InvalidInput("invalid_input", "report either a member or a room")
     async with svc.db.transaction() as s:
         target_id = None
+        target_name = None
         title = None
         if member is not None:
             target = await member_by_ref(s, member)
@@ -57,6 +58,7 @@ async def report(svc: Services, reporter: MemberInfo, *, member: str | None = No
             if target.id == reporter.id:
                 raise InvalidInput("invalid_input", "you cannot report yourself")
             target_id = target.id
+            target_name = target.username
         if room_id is not None:
             room = await s.get(Room, room_id) if 1 <= room_id < 2**63 else None
             if room is None:
@@ -67,7 +69,7 @@ async def report(svc: Services, reporter: MemberInfo, *, member: str | None = No
         s.add(row)
         await s.flush()
     return ReportView(id=row.id, reporter=reporter.username,
-                      member=member.strip().removeprefix("@") if member else None,
+                      member=target_name,
                       room_id=room_id, room_title=title, reason=reason, status=row.status,
                       resolution=None, note="", created_at=row.created_at, resolved_at=None)
 

@@ -119,12 +119,18 @@ async def join_waitlist(svc: Services, *, name: str, email: str, username: str,
             s.add(entry)
             await s.flush()
             s.add(UsernameClaim(username_key=username.lower(), waitlist_entry_id=entry.id))
-            for vid in voucher_ids:
-                s.add(WaitlistVouch(entry_id=entry.id, member_id=vid))
+            for position, vid in enumerate(voucher_ids):
+                s.add(WaitlistVouch(entry_id=entry.id, member_id=vid, position=position))
             await s.flush()
             enqueue(s, emails.waitlist_received(
                 email, name, f"{svc.settings.base_url}/waitlist/{token}"))
     except IntegrityError:
+        # Lost a race with a request for the same address: answer as if it came second.
+        async with svc.db.transaction() as s:
+            if (await s.execute(select(WaitlistEntry.id).where(
+                    WaitlistEntry.email_key == email.lower()))).first() is not None:
+                enqueue(s, emails.waitlist_already_member(email))
+                return
         raise Conflict("username_taken", f"the username {username!r} is taken") from None
     finally:
         svc.outbox_wakeup()
@@ -153,12 +159,13 @@ async def _entry_views(s: AsyncSession, entries: list[WaitlistEntry], *,
     if ids:
         rows = await s.execute(select(WaitlistVouch.entry_id, Member.username)
                                .join(Member, Member.id == WaitlistVouch.member_id)
-                               .where(WaitlistVouch.entry_id.in_(ids)))
+                               .where(WaitlistVouch.entry_id.in_(ids))
+                               .order_by(WaitlistVouch.position))
         for entry_id, uname in rows:
             vouches[entry_id].append(uname)
     return [WaitlistEntryView(id=e.id, name=e.name, username=e.username, note=e.note,
                               status=e.status, created_at=e.created_at,
-                              vouched_by=sorted(vouches[e.id]),
+                              vouched_by=vouches[e.id],
                               email=e.email if with_email else None) for e in entries]
 
 
@@ -290,14 +297,15 @@ async def my_invites(svc: Services, member: MemberInfo) -> tuple[int, list[Invit
         await _refund_expired(s, me)
         rows = (await s.execute(
             select(Invite, Member.username).outerjoin(Member, Member.id == Invite.redeemed_by)
-            .where(Invite.inviter_id == member.id).order_by(Invite.created_at.desc()))).all()
+            .where(Invite.inviter_id == member.id, Invite.by_admin.is_(False))
+            .order_by(Invite.created_at.desc()))).all()
         return me.invites_left, [_invite_view(inv, uname) for inv, uname in rows]
 
 
 async def revoke_invite(svc: Services, member: MemberInfo, invite_id: int) -> None:
     async with svc.db.transaction() as s:
         inv = await s.get(Invite, invite_id, with_for_update=True)
-        if inv is None or inv.inviter_id != member.id:
+        if inv is None or inv.inviter_id != member.id or inv.by_admin:
             raise NotFound("invite_not_found", "no such invitation")
         if _invite_status(inv) != "pending":
             raise Conflict("invite_used", f"this invitation is {_invite_status(inv)}")
@@ -409,7 +417,7 @@ async def decide_waitlist(svc: Services, admin: MemberInfo, entry_ids: list[int]
             entry.status = "invited"
             first_voucher = (await s.execute(
                 select(WaitlistVouch.member_id).where(WaitlistVouch.entry_id == entry.id)
-                .order_by(WaitlistVouch.member_id).limit(1))).scalar_one_or_none()
+                .order_by(WaitlistVouch.position).limit(1))).scalar_one_or_none()
             invite, token = _new_invite(svc, inviter_id=first_voucher or admin.id,
                                         email=entry.email, entry=entry, by_admin=True)
             s.add(invite)

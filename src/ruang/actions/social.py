@@ -33,9 +33,11 @@ from ruang.storage.models import (
     Block,
     Follow,
     Member,
+    Room,
     RoomMember,
     SearchTerm,
     UsernameClaim,
+    utcnow,
 )
 
 PAGE_MAX = 100
@@ -216,6 +218,7 @@ async def remove_avatar(svc: Services, member: MemberInfo) -> None:
 
 async def follow(svc: Services, member: MemberInfo, ref: str) -> None:
     async with svc.db.transaction() as s:
+        await s.execute(select(Member.id).where(Member.id == member.id).with_for_update())
         target = await _target(s, ref)
         if target.id == member.id:
             raise InvalidInput("invalid_input", "you cannot follow yourself")
@@ -253,10 +256,10 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, member_id = raw.split("|")
         parsed = dt.datetime.fromisoformat(at)
-        if parsed.tzinfo is None:
-            raise ValueError("naive")
-        return parsed, int(member_id)
-    except (ValueError, UnicodeDecodeError):
+        if parsed.tzinfo is None or not 1 <= int(member_id) < 2**63:
+            raise ValueError("naive or out of range")
+        return parsed.astimezone(dt.UTC), int(member_id)
+    except (ValueError, UnicodeDecodeError, OverflowError):
         raise InvalidInput("invalid_input", "that cursor is not valid") from None
 
 
@@ -299,6 +302,8 @@ async def followed_among(svc: Services, member: MemberInfo, ids: list[int]) -> l
 async def followed_in_room(svc: Services, member: MemberInfo, room_id: int) -> list[MemberCard]:
     """The people this member follows who are in the room now."""
     async with svc.db.read() as s:
+        if await s.get(Room, room_id) is None:
+            raise NotFound("room_not_found", f"no room {room_id}")
         rows = (await s.execute(
             select(Member).join(RoomMember, RoomMember.member_id == Member.id)
             .join(Follow, and_(Follow.followee_id == Member.id,
@@ -313,6 +318,7 @@ async def followed_in_room(svc: Services, member: MemberInfo, room_id: int) -> l
 
 async def block(svc: Services, member: MemberInfo, ref: str) -> None:
     async with svc.db.transaction() as s:
+        await s.execute(select(Member.id).where(Member.id == member.id).with_for_update())
         target = await _target(s, ref)
         if target.id == member.id:
             raise InvalidInput("invalid_input", "you cannot block yourself")
@@ -360,7 +366,9 @@ async def search_people(svc: Services, viewer: MemberInfo, query: str,
                       .where(SearchTerm.term >= first[0], SearchTerm.term < first[1])
                       .order_by(SearchTerm.term).limit(SEARCH_CANDIDATES)).subquery()
         conditions = [Member.id.in_(select(candidates.c.member_id)),
-                      Member.status == "active"]
+                      or_(Member.status == "active",
+                          and_(Member.status == "suspended",
+                               Member.suspended_until <= utcnow()))]
         for lo, hi in rest:
             conditions.append(exists().where(SearchTerm.member_id == Member.id,
                                              SearchTerm.term >= lo, SearchTerm.term < hi))

@@ -23,7 +23,7 @@ from ruang.api.deps import (
     ServicesDep,
     rate_limit,
 )
-from ruang.api.schemas import Email, Password, Schema, Token
+from ruang.api.schemas import Email, Password, PathId, Schema, Token
 from ruang.errors import NotAuthenticated, RateLimited
 from ruang.storage.models import Member
 
@@ -158,7 +158,7 @@ async def sessions(svc: ServicesDep, member: CurrentMember) -> list[SessionView]
 
 
 @router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_session(session_id: int, svc: ServicesDep, member: CurrentMember) -> Response:
+async def revoke_session(session_id: PathId, svc: ServicesDep, member: CurrentMember) -> Response:
     await member_actions.revoke_session(svc, member, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -177,7 +177,7 @@ async def create_api_key(body: ApiKeyIn, svc: ServicesDep,
 
 
 @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_api_key(key_id: int, svc: ServicesDep, member: CurrentMember) -> Response:
+async def revoke_api_key(key_id: PathId, svc: ServicesDep, member: CurrentMember) -> Response:
     await member_actions.revoke_session(svc, member, key_id, kind="api_key")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

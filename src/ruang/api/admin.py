@@ -10,13 +10,13 @@ from pydantic import BaseModel, Field
 
 from ruang.actions import moderation, onboarding
 from ruang.api.deps import CurrentMember, ServicesDep
-from ruang.api.schemas import Schema
+from ruang.api.schemas import MAX_ID, DbId, Schema
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 
 class Ids(Schema):
-    ids: Annotated[list[int], Field(min_length=1, max_length=1000)]
+    ids: Annotated[list[DbId], Field(min_length=1, max_length=1000)]
 
 
 class Changed(BaseModel):
@@ -46,7 +46,7 @@ class SanctionIn(Schema):
 @router.get("/waitlist", response_model=list[onboarding.WaitlistEntryView])
 async def waitlist(svc: ServicesDep, member: CurrentMember,
                    status: Literal["waiting", "invited", "joined", "rejected", "all"] = "waiting",
-                   after_id: Annotated[int, Query(ge=0)] = 0,
+                   after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                    ) -> list[onboarding.WaitlistEntryView]:
     onboarding.require_admin(member)

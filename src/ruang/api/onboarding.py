@@ -10,7 +10,7 @@ from pydantic import Field
 from ruang.actions import onboarding
 from ruang.api.accounts import LoginOut, MemberPublic, set_session_cookies
 from ruang.api.deps import ClientIp, CurrentMember, ServicesDep, rate_limit
-from ruang.api.schemas import Email, Password, Schema, Token
+from ruang.api.schemas import Email, Password, PathId, Schema, Token
 
 router = APIRouter(prefix="/api/v1", tags=["onboarding"])
 
@@ -54,9 +54,8 @@ async def join_waitlist(body: WaitlistIn, svc: ServicesDep, ip: ClientIp) -> dic
 
 
 @router.get("/waitlist/status", response_model=onboarding.WaitlistStatus)
-async def waitlist_status(svc: ServicesDep, token: Annotated[str, Query(max_length=100)],
-                          ip: ClientIp) -> onboarding.WaitlistStatus:
-    await rate_limit(svc, "signup-ip", ip, count=False)
+async def waitlist_status(svc: ServicesDep, token: Annotated[str, Query(max_length=100)]
+                          ) -> onboarding.WaitlistStatus:
     return await onboarding.waitlist_status(svc, token)
 
 
@@ -69,7 +68,7 @@ async def named_me(svc: ServicesDep,
 
 @router.post("/waitlist/{entry_id}/wave-in", response_model=onboarding.InviteView,
              status_code=status.HTTP_201_CREATED)
-async def wave_in(entry_id: int, svc: ServicesDep,
+async def wave_in(entry_id: PathId, svc: ServicesDep,
                   member: CurrentMember) -> onboarding.InviteView:
     await rate_limit(svc, "invite-account", str(member.id))
     return await onboarding.wave_in(svc, member, entry_id)
@@ -91,16 +90,15 @@ async def send_invite(body: InviteIn, svc: ServicesDep,
 
 @router.delete("/invites/{invite_id}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Take back an unused invitation (you get it back)")
-async def revoke_invite(invite_id: int, svc: ServicesDep, member: CurrentMember) -> Response:
+async def revoke_invite(invite_id: PathId, svc: ServicesDep, member: CurrentMember) -> Response:
     await onboarding.revoke_invite(svc, member, invite_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/invites/lookup", response_model=onboarding.InviteInfo,
             summary="What an invitation link is for (before redeeming it)")
-async def invite_info(svc: ServicesDep, token: Annotated[str, Query(max_length=100)],
-                      ip: ClientIp) -> onboarding.InviteInfo:
-    await rate_limit(svc, "signup-ip", ip, count=False)
+async def invite_info(svc: ServicesDep, token: Annotated[str, Query(max_length=100)]
+                      ) -> onboarding.InviteInfo:
     return await onboarding.invite_info(svc, token)
 
 

@@ -18,7 +18,7 @@ from ruang.actions import members as member_actions
 from ruang.actions import rooms as room_actions
 from ruang.actions import social
 from ruang.api.deps import CurrentMember, RuntimeDep, ServicesDep
-from ruang.api.schemas import MemberTarget, Schema
+from ruang.api.schemas import MemberTarget, PathId, Schema
 from ruang.domain import rooms as rules
 from ruang.events.models import RoomSnapshot, RoomView
 
@@ -62,7 +62,7 @@ async def create_room(body: RoomCreate, svc: ServicesDep, member: CurrentMember)
 
 @router.get("/rooms/{room_id}/following", response_model=list[social.MemberCard],
             tags=["rooms"], summary="The people you follow who are in this room now")
-async def room_following(room_id: int, svc: ServicesDep,
+async def room_following(room_id: PathId, svc: ServicesDep,
                          member: CurrentMember) -> list[social.MemberCard]:
     return await social.followed_in_room(svc, member, room_id)
 

@@ -91,6 +91,7 @@ class Realtime:
         self.member: dict[str, Any] | None = None
         self.rooms: dict[int, RoomSession] = {}
         self.reconnects = 0
+        self.session_ended = False
         self._ws: ClientConnection | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._refs = itertools.count(1)
@@ -189,6 +190,18 @@ class Realtime:
                         self._dispatch(orjson.loads(raw))
                 except ConnectionClosed:
                     pass
+                if ws.close_code == 4401:
+                    # The session ended (logout elsewhere, password reset, ban): stop here.
+                    self.session_ended = True
+                    self._connected.clear()
+                    for fut in self._pending.values():
+                        if not fut.done():
+                            fut.set_exception(RealtimeError(0, "not_authenticated",
+                                                            "the session has ended"))
+                    for session in list(self.rooms.values()):
+                        session.left = "session_ended"
+                        await session._notify()
+                    return
             self._connected.clear()
             for fut in self._pending.values():
                 if not fut.done():

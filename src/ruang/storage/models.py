@@ -181,6 +181,8 @@ class WaitlistVouch(Base):
                                           primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
                                            primary_key=True, index=True)
+    # The order the person named them in (the first one is recorded as their nominator).
+    position: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Invite(Base):

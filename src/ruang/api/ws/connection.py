@@ -12,6 +12,7 @@ A client message never breaks the connection: malformed, oversized or forbidden 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 2000
 HELLO_TIMEOUT = 10.0
+# Close codes the server uses (4000-4999 are the application's; see docs/protocol.md).
+CLOSE_SESSION_ENDED = 4401  # the session was revoked: log in again, do not reconnect
+CLOSE_TOO_SLOW = 4408       # the client did not keep up: reconnect and resume
 
 
 class ConnState(enum.Enum):
@@ -85,6 +89,8 @@ class Connection:
         self._media_jobs: asyncio.Queue[int | None] = asyncio.Queue()
         self._closing = False
         self._kill = asyncio.Event()
+        # How the server ends the socket when it decides to (CLOSE_* codes below).
+        self._close_code = CLOSE_TOO_SLOW
         self.max_bytes = runtime.settings.ws_max_message_bytes
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -97,7 +103,10 @@ class Connection:
                 tg.create_task(self._watch_kill())
                 await self._read_loop(handshake_token)
                 raise WebSocketDisconnect(1000)
-        except* (WebSocketDisconnect, TooSlow, OSError):
+        except* TooSlow:
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=self._close_code)
+        except* (WebSocketDisconnect, OSError):
             pass
         finally:
             self.state = ConnState.CLOSED
@@ -117,6 +126,7 @@ class Connection:
         self.send_model(pr.ErrorMessage(code="not_authenticated",
                                         message="your session has ended; log in again"))
         self._closing = True
+        self._close_code = CLOSE_SESSION_ENDED
         self._kill.set()
 
     def send(self, frame: str) -> None:

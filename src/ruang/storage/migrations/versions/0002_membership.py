@@ -312,6 +312,7 @@ def upgrade() -> None:
         sa.Column(
             "member_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["entry_id"],
             ["waitlist_entries.id"],
