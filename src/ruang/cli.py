@@ -688,5 +688,27 @@ def bench_media(listeners: int, real_listeners: int, seconds: float, prebuffer: 
     sys.exit(code)
 
 
+@bench.command("social")
+@click.option("--members", type=int, default=1_000_000, show_default=True)
+@click.option("--follows", type=int, default=20_000_000, show_default=True)
+@click.option("--samples", type=int, default=2000, show_default=True,
+              help="Timed calls per query.")
+@click.option("--database", default=None,
+              help="PostgreSQL URL of the scratch database "
+                   "(default: postgresql://postgres@127.0.0.1:5432/ruang_bench_social).")
+@click.option("--keep", is_flag=True, help="Keep the loaded database for inspection.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON line.")
+@click.option("--write-docs/--no-write-docs", default=False,
+              help="Record the result in docs/BENCHMARKS.md.")
+def bench_social(members: int, follows: int, samples: int, database: str | None, keep: bool,
+                 as_json: bool, write_docs: bool) -> None:
+    """Follow lists, 'who I follow here' and people search on a synthetic graph in
+    PostgreSQL (1M members and 20M follows by default, loaded with COPY)."""
+    from ruang.bench import social
+
+    sys.exit(social.main(members=members, follows=follows, samples=samples, as_json=as_json,
+                         write_docs=write_docs, database=database, keep=keep))
+
+
 if __name__ == "__main__":
     main()

@@ -1,5 +1,6 @@
-"""``ruang bench social``: follow lists, "who I follow among these people" and people search on
-a large synthetic network, in PostgreSQL.
+"""``ruang bench social``: follow lists, "who I follow here" and people search, at scale.
+
+On a large synthetic network in PostgreSQL, the benchmark:
 
 1. Creates a fresh database (``ruang_bench_social`` unless told otherwise), marked as the
    benchmark's by a comment; a database of that name without the mark is never touched. Runs
@@ -17,8 +18,8 @@ a large synthetic network, in PostgreSQL.
 4. Calls the app's own functions in ``ruang.actions.social`` through a ``Services`` built on
    the database, warmed up, and times each call end to end (SQL round trips, the ORM and the
    response models); EXPLAINs (ANALYZE, BUFFERS) every statement those calls send, for the
-   heaviest input and a typical one, and fails if any reads members, follows or search_terms
-   with a sequential scan.
+   heaviest input and a typical one, and fails (exit status 1) if any reads members, follows
+   or search_terms with a sequential scan.
 
 The last line printed is the JSON result; progress goes to stderr.
 """
@@ -72,13 +73,13 @@ PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 PGCOPY_TRAILER = struct.pack("!h", -1)
 FOLLOW_ROW = np.dtype([("n", ">i2"), ("l1", ">i4"), ("follower", ">i8"), ("l2", ">i4"),
                        ("followee", ">i8"), ("l3", ">i4"), ("at", ">i8")])
-# One real argon2id hash: every synthetic member has the same (unusable) password.
+# Shaped like an argon2id hash but of no password: synthetic members cannot log in.
 PASSWORD_HASH = ("$argon2id$v=19$m=65536,t=3,p=4$c3ludGhldGljc2FsdA"
                  "$Jm3vJ0j8b1Yz6vB7sX2c0Qe8n5kq1T2yP4w9a7uVh0E")
 
 
 class BenchError(Exception):
-    """The benchmark cannot run, or found a plan that is not index-backed."""
+    """The benchmark cannot run: a database it must not touch, or a load that went wrong."""
 
 
 # --- progress ---------------------------------------------------------------------------------
@@ -810,8 +811,8 @@ async def run(*, members: int = 1_000_000, follows: int = 20_000_000, samples: i
     end_us = int((dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
                   - PG_EPOCH) / dt.timedelta(microseconds=1))
 
-    say(f"creating database {t.name!r} and running Ruang's migrations")
     await create_database(t)
+    say(f"created database {t.name!r}; running Ruang's migrations")
     try:
         t_load = time.monotonic()
         db = Database(t.sqlalchemy_url)
@@ -830,24 +831,23 @@ async def run(*, members: int = 1_000_000, follows: int = 20_000_000, samples: i
         phases = {"migrate": migrate_s, "generate": generate_s, **loaded.phases}
         say(f"loaded in {load_s:.1f} s")
 
-        conn = await asyncpg.connect(t.dsn)
         with tempfile.TemporaryDirectory(prefix="ruang-bench-social-") as tmp:
             settings = Settings(database_url=t.sqlalchemy_url, data_dir=Path(tmp),
                                 media=False)
             db = Database(t.sqlalchemy_url)
             svc = Services(settings, db, InMemoryBus(), make_hasher(settings))
-            recorder = Recorder(db.engine)
+            conn = await asyncpg.connect(t.dsn)
             try:
-                pg = {"version": await conn.fetchval("SHOW server_version"),
-                      **{k: await conn.fetchval(f"SHOW {k}")
-                         for k in ("shared_buffers", "work_mem", "random_page_cost",
-                                   "effective_cache_size")}}
+                pg = {k: await conn.fetchval(f"SHOW {k}")
+                      for k in ("server_version", "shared_buffers", "work_mem",
+                                "random_page_cost", "effective_cache_size")}
+                pg["version"] = pg.pop("server_version")
                 size_mb = round(await conn.fetchval(
                     "SELECT pg_database_size(current_database())") / 2 ** 20)
-                graph = g.stats()
                 table_rows = {r["relname"]: int(r["reltuples"]) for r in await conn.fetch(
                     "SELECT relname, reltuples FROM pg_class WHERE relname = ANY($1::text[])",
                     list(GUARDED))}
+                graph = g.stats()
                 warmup = max(20, min(500, samples // 4))
                 cases = await build_cases(svc, g, profiles, loaded, rng, samples, warmup,
                                           conn)
@@ -858,6 +858,7 @@ async def run(*, members: int = 1_000_000, follows: int = 20_000_000, samples: i
                 gc.freeze()
 
                 say("warming up and checking plans")
+                recorder = Recorder(db.engine)
                 plans: dict[str, Any] = {}
                 for case in cases:
                     for item in case.warmup:
@@ -869,17 +870,9 @@ async def run(*, members: int = 1_000_000, follows: int = 20_000_000, samples: i
                 recorder.close()
                 queries: dict[str, Any] = {}
                 for case in cases:
-                    ms = await time_case(case, say)
-                    stats: dict[str, Any] = {f"p{q}_ms": _round(report.percentile(ms, q))
-                             for q in (50, 95, 99)}
-                    stats["max_ms"] = _round(max(ms) if ms else None)
-                    stats["samples"] = len(ms)
-                    p99 = stats["p99_ms"]
-                    stats["meets_target"] = p99 is not None and p99 <= TARGET_P99_MS
-                    stats["label"] = case.label
-                    queries[case.name] = stats
-                    say(f"{case.label}: p50 {stats['p50_ms']} ms, p99 {p99} ms, "
-                        f"max {stats['max_ms']} ms")
+                    queries[case.name] = q = _summary(await time_case(case, say), case.label)
+                    say(f"{case.label}: p50 {q['p50_ms']} ms, p99 {q['p99_ms']} ms, "
+                        f"max {q['max_ms']} ms")
             finally:
                 gc.unfreeze()
                 await conn.close()
@@ -894,7 +887,7 @@ async def run(*, members: int = 1_000_000, follows: int = 20_000_000, samples: i
     for name, by in plans.items():
         for which, stmts in by.items():
             for s in stmts:
-                for table in set(s["seq_scans"]) & set(GUARDED):
+                for table in sorted(set(s["seq_scans"]) & set(GUARDED)):
                     line = f"{name} ({which}): Seq Scan on {table} in: {s['sql']}"
                     big = table_rows[table] >= GUARD_MIN_ROWS
                     (seq_scans if big else small_scans).append(line)
@@ -933,13 +926,25 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 2)
 
 
+def _summary(ms: list[float], label: str) -> dict[str, Any]:
+    out: dict[str, Any] = {f"p{q}_ms": _round(report.percentile(ms, q)) for q in (50, 95, 99)}
+    out["max_ms"] = _round(max(ms) if ms else None)
+    out["samples"] = len(ms)
+    out["meets_target"] = out["p99_ms"] is not None and out["p99_ms"] <= TARGET_P99_MS
+    out["label"] = label
+    return out
+
+
 def _plan_summary(stmts: list[dict[str, Any]]) -> str:
+    """The access paths to the graph tables, and the server's time and buffers in all."""
     seen: dict[str, None] = {}
     for s in stmts:
         for a in s["access"]:
             if a.split(" on ")[-1] in GUARDED:
                 seen[a] = None
-    return "; ".join(seen)
+    ms = sum(s["execution_ms"] + s["planning_ms"] for s in stmts)
+    buffers = sum((s["shared_hit"] or 0) + (s["shared_read"] or 0) for s in stmts)
+    return f"{'; '.join(seen)} ({ms:.1f} ms in the server, {buffers:,} buffers)"
 
 
 def markdown(result: dict[str, Any], command: str) -> str:
@@ -948,7 +953,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
                     f"{m['kernel']}, Python {m['python']}, {_pg_settings_line(pg)}; load "
                     f"average before the run {m['load_before']:.2f}")
     lines = ["| query | p50 ms | p95 ms | p99 ms | max ms | p99 <= "
-             f"{result['target_p99_ms']:g} ms | plan (heaviest input) |",
+             f"{result['target_p99_ms']:g} ms | plans for the heaviest input |",
              "|---|---|---|---|---|---|---|"]
     for name, q in result["queries"].items():
         plan = _plan_summary(result["plans"][name]["heaviest"])

@@ -122,10 +122,12 @@ class SearchTerm(Base):
     search by prefix."""
 
     __tablename__ = "search_terms"
+    # A member's terms, and "does this member have a word starting with ...": one probe.
+    __table_args__ = (Index("ix_search_terms_member_term", "member_id", "term"),)
 
     term: Mapped[str] = mapped_column(SearchText, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
-                                           primary_key=True, index=True)
+                                           primary_key=True)
 
 
 class Follow(Base):

@@ -147,7 +147,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("term", "member_id", name=op.f("pk_search_terms")),
     )
     with op.batch_alter_table("search_terms", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_search_terms_member_id"), ["member_id"], unique=False)
+        batch_op.create_index("ix_search_terms_member_term", ["member_id", "term"], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        # Names are frequent words that the default statistics (100 most common values) do
+        # not see; without them the planner guesses a name's range at a few rows and picks
+        # plans 50x slower for searches of several words (docs/BENCHMARKS.md, social).
+        op.execute("ALTER TABLE search_terms ALTER COLUMN term SET STATISTICS 1000")
 
     op.create_table(
         "waitlist_entries",
@@ -486,7 +491,7 @@ def downgrade() -> None:
 
     op.drop_table("waitlist_entries")
     with op.batch_alter_table("search_terms", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_search_terms_member_id"))
+        batch_op.drop_index("ix_search_terms_member_term")
 
     op.drop_table("search_terms")
     with op.batch_alter_table("follows", schema=None) as batch_op:
