@@ -153,6 +153,7 @@ async def test_janus_killed_mid_room_audio_comes_back_by_itself(media_live) -> N
             assert time.monotonic() < deadline, "audio did not come back"
         assert supervisor.pid != old_pid
         assert supervisor.restarts == 1
+        await _settle(1.5)  # a whole second of the restored tone to measure
         assert abs(dominant_frequency(_last(listener.recorder, 1.0)) - 440) < 2
     finally:
         await host.close()
