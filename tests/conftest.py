@@ -103,6 +103,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path,
 def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"data_dir": tmp_path / "data", "database_url": database_url,
                               "media": False, "presence_grace_seconds": 2.0,
+                              "realtime_port": 0,
                               "log_format": "console",
                               # Cheap hashing; tests of the real cost set their own.
                               "password_time_cost": 1, "password_memory_kib": 1024,
@@ -133,9 +134,11 @@ class LiveServer:
 
 @contextlib.asynccontextmanager
 async def run_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    port = free_port()
+    # The server knows its own address (links in email, the WebSocket's origin check).
+    settings = settings.model_copy(update={"port": port})
     runtime = Runtime(settings)
     app = create_app(settings, runtime=runtime)
-    port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                             lifespan="on", ws_max_size=1 << 20)
     server = uvicorn.Server(config)

@@ -26,7 +26,7 @@ from ruang.api import accounts, admin, onboarding, people
 from ruang.api import errors as api_errors
 from ruang.api.middleware import RequestContext
 from ruang.api.rooms import health_router, router
-from ruang.api.ws.endpoint import router as ws_router
+from ruang.api.ws.server import RealtimeServer
 from ruang.config import Settings
 from ruang.events.bus import EventBus, InMemoryBus, Unsubscribe, member_channel
 from ruang.events.hub import Hub
@@ -89,6 +89,7 @@ class Runtime:
         self.supervisor: JanusSupervisor | None = None
         self.engine: MediaEngine | None = None
         self.media_error: str | None = None
+        self.realtime = RealtimeServer(self, settings.host, settings.realtime_port)
         self._presences: dict[tuple[int, int], Connection] = {}
         self._member_conns: dict[int, tuple[set[Connection], Unsubscribe]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,6 +109,7 @@ class Runtime:
                      extra={"members": released})
         if self.settings.media:
             await self._start_media()
+        await self.realtime.start()
         self._tasks.append(asyncio.create_task(self._sweeper(), name="presence-sweeper"))
         self._tasks.append(asyncio.create_task(self._outbox(), name="email-outbox"))
         self._tasks.append(asyncio.create_task(self._session_watch(), name="session-watch"))
@@ -151,6 +153,7 @@ class Runtime:
         self._tasks.append(asyncio.create_task(coro))
 
     async def stop(self) -> None:
+        await self.realtime.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -289,7 +292,8 @@ class Runtime:
                 "storage": {"status": "up" if storage_ok else "down",
                             "backend": self.db.backend},
                 "media": media, "bus": self.bus.health(),
-                "connections": len({id(c) for c in self._presences.values()})}
+                "realtime": {"url": self.realtime.url,
+                             "connections": self.realtime.connections()}}
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -316,5 +320,4 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(people.router)
     app.include_router(admin.router)
     app.include_router(router)
-    app.include_router(ws_router)
     return app

@@ -688,6 +688,19 @@ def bench_media(listeners: int, real_listeners: int, seconds: float, prebuffer: 
     sys.exit(code)
 
 
+@bench.command("wslib")
+@click.option("--connections", default="1000,10000", show_default=True)
+@click.option("--servers", default="fastapi,websockets,picows", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON line.")
+@click.option("--write-docs/--no-write-docs", default=False)
+def bench_wslib(connections: str, servers: str, as_json: bool, write_docs: bool) -> None:
+    """Broadcast cost of WebSocket servers side by side (why the realtime path is picows)."""
+    from ruang.bench import wslib
+
+    sys.exit(wslib.main([int(x) for x in connections.split(",")], servers.split(","),
+                        as_json, write_docs))
+
+
 @bench.command("social")
 @click.option("--members", type=int, default=1_000_000, show_default=True)
 @click.option("--follows", type=int, default=20_000_000, show_default=True)

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
                            description="Folder for the SQLite database, Janus config and logs.")
     host: str = Field("127.0.0.1", description="Address the web server listens on.")
     port: int = Field(8470, ge=1, le=65535, description="Port the web server listens on.")
+    realtime_port: int = Field(8471, ge=0, le=65535, description="Port of the WebSocket "
+                               "listener (0 picks a free one).")
+    realtime_public_url: str | None = Field(
+        None, description="WebSocket URL clients use when a proxy serves the listener "
+        "(e.g. wss://ruang.example.org/api/v1/ws).")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL, e.g. postgresql+asyncpg://user@host/db "
         "(default: SQLite in the data folder).")

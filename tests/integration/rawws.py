@@ -27,8 +27,12 @@ Frame = dict[str, Any]
 _refs = itertools.count(1)
 
 
-def ws_url(http_url: str) -> str:
-    return "ws" + http_url.removeprefix("http") + "/api/v1/ws"
+async def ws_url(http_url: str) -> str:
+    """The WebSocket URL the server announces (its realtime listener has its own port)."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=http_url) as http:
+        return str((await http.get("/api/v1/realtime")).json()["url"])
 
 
 def envelope_of(frame: Frame) -> RoomEventEnvelope:
@@ -57,7 +61,7 @@ class RawWS:
     @classmethod
     async def open(cls, http_url: str, *, token: str | None = None,
                    headers: dict[str, str] | None = None, hello: bool = True) -> RawWS:
-        ws = await connect(ws_url(http_url), subprotocols=[SUBPROTOCOL],
+        ws = await connect(await ws_url(http_url), subprotocols=[SUBPROTOCOL],
                            additional_headers=headers, max_size=2**22, open_timeout=10,
                            compression=None, proxy=None)
         assert ws.subprotocol == SUBPROTOCOL

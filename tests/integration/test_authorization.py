@@ -41,6 +41,7 @@ ACCOUNT = {"anonymous": "spare", "member": "member", "blocked": "blocked", "bann
 POLICY: dict[tuple[str, str], tuple[str, int]] = {
     ("GET", "/"): (PUBLIC, 200),
     ("GET", "/healthz"): (PUBLIC, 200),
+    ("GET", "/api/v1/realtime"): (PUBLIC, 200),
     # account
     ("POST", "/api/v1/auth/login"): (PUBLIC, 200),
     ("POST", "/api/v1/auth/logout"): (MEMBER, 204),
@@ -306,6 +307,7 @@ async def _resolve(world: World, role: str, allowed: bool) -> Request:
 REQUESTS: dict[tuple[str, str], Build] = {
     ("GET", "/"): fixed("/"),
     ("GET", "/healthz"): fixed("/healthz"),
+    ("GET", "/api/v1/realtime"): fixed("/api/v1/realtime"),
     ("POST", "/api/v1/auth/login"): _login,
     ("POST", "/api/v1/auth/logout"):
         lambda w, r, a: _own_session("/api/v1/auth/logout", w, r, a),

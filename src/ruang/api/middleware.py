@@ -1,5 +1,6 @@
-"""Request ids and access logs: every HTTP request and WebSocket gets an id that is bound to
-every log record made while serving it and returned in ``X-Request-ID``."""
+"""Request ids and access logs: every HTTP request gets an id that is bound to every log
+record made while serving it and returned in ``X-Request-ID``. (WebSockets are served by the
+realtime listener, which logs their end under the same logger.)"""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class RequestContext:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode(
@@ -44,13 +45,8 @@ class RequestContext:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                if scope["type"] == "http":
-                    log.info("%s %s %s", scope["method"], scope["path"], status["code"],
-                             extra={"method": scope["method"], "path": scope["path"],
-                                    "status": status["code"],
-                                    "duration_ms": round((time.perf_counter() - started)
-                                                         * 1000, 1)})
-                else:
-                    log.info("websocket closed", extra={
-                        "path": scope["path"],
-                        "duration_s": round(time.perf_counter() - started, 1)})
+                log.info("%s %s %s", scope["method"], scope["path"], status["code"],
+                         extra={"method": scope["method"], "path": scope["path"],
+                                "status": status["code"],
+                                "duration_ms": round((time.perf_counter() - started)
+                                                     * 1000, 1)})

@@ -19,6 +19,7 @@ from ruang.actions import rooms as room_actions
 from ruang.actions import social
 from ruang.api.deps import CurrentMember, RuntimeDep, ServicesDep
 from ruang.api.schemas import MemberTarget, PathId, Schema
+from ruang.api.ws.protocol import PROTOCOL_VERSION, SUBPROTOCOL
 from ruang.domain import rooms as rules
 from ruang.events.models import RoomSnapshot, RoomView
 
@@ -115,6 +116,13 @@ async def healthz(runtime: RuntimeDep) -> JSONResponse:
     report = await runtime.health()
     code = 200 if report["status"] != "down" else 503
     return JSONResponse(report, status_code=code)
+
+
+@health_router.get("/api/v1/realtime", tags=["health"],
+                   summary="Where to open the WebSocket (docs/protocol.md)")
+async def realtime(runtime: RuntimeDep) -> dict[str, object]:
+    return {"url": runtime.realtime.url, "protocol": PROTOCOL_VERSION,
+            "subprotocol": SUBPROTOCOL}
 
 
 @health_router.get("/", include_in_schema=False)

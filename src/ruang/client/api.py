@@ -40,6 +40,7 @@ class RuangClient:
         self.token = token
         self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout)
         self.member: dict[str, Any] | None = None
+        self._ws_url: str | None = None
 
     @classmethod
     async def login(cls, server: str, username: str, password: str) -> RuangClient:
@@ -63,11 +64,12 @@ class RuangClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    @property
-    def ws_url(self) -> str:
-        if self.server.startswith("https://"):
-            return "wss://" + self.server[len("https://"):] + "/api/v1/ws"
-        return "ws://" + self.server.removeprefix("http://") + "/api/v1/ws"
+    async def ws_url(self) -> str:
+        """The WebSocket URL, as the server announces it (asked once)."""
+        if self._ws_url is None:
+            info = await self._request("GET", "/api/v1/realtime")
+            self._ws_url = str(info["url"])
+        return self._ws_url
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}

@@ -106,7 +106,8 @@ class Realtime:
 
     async def _open(self) -> None:
         try:
-            self._ws = await connect(self.client.ws_url, subprotocols=["ruang.v1"],  # type: ignore[list-item]
+            self._ws = await connect(await self.client.ws_url(),
+                                     subprotocols=["ruang.v1"],  # type: ignore[list-item]
                                      max_size=2**20, open_timeout=10,
                                      additional_headers={"Authorization":
                                                          f"Bearer {self.client.token}"})

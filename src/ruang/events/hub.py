@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ruang.events.bus import EventBus, Unsubscribe, room_channel
+from ruang.events.frame import Frame
 from ruang.events.models import RoomEventEnvelope
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ CurrentSeq = Callable[[int], Awaitable[int]]
 
 
 class Subscriber(Protocol):
-    def deliver(self, envelope: RoomEventEnvelope, frame: str) -> None:
+    def deliver(self, envelope: RoomEventEnvelope, frame: Frame) -> None:
         """Called in sequence order; must not block (queue the frame and return)."""
         ...
 
@@ -36,7 +37,7 @@ class _Room:
     unsubscribe: Unsubscribe
     subscribers: set[Subscriber] = field(default_factory=set)
     last_seq: int | None = None
-    early: dict[int, tuple[RoomEventEnvelope, str]] = field(default_factory=dict)
+    early: dict[int, tuple[RoomEventEnvelope, Frame]] = field(default_factory=dict)
     gap_task: asyncio.Task[None] | None = None
 
 
@@ -101,15 +102,15 @@ class Hub:
                     await room.gap_task
 
     def _on_message(self, room: _Room, data: bytes) -> None:
-        frame = data.decode()
+        text = data.decode()
         try:
-            envelope = decode_event(frame)
+            envelope = decode_event(text)
         except ValueError:
             log.error("dropping an undecodable room event", extra={"room_id": room.room_id})
             return
         if room.last_seq is not None and envelope.seq <= room.last_seq:
             return  # already delivered (or older than the subscription)
-        room.early[envelope.seq] = (envelope, frame)
+        room.early[envelope.seq] = (envelope, Frame(text))
         self._drain(room)
 
     def _drain(self, room: _Room) -> None:
@@ -124,7 +125,7 @@ class Hub:
         if room.early and room.gap_task is None:
             room.gap_task = asyncio.create_task(self._fill_gap(room))
 
-    def _fan_out(self, room: _Room, envelope: RoomEventEnvelope, frame: str) -> None:
+    def _fan_out(self, room: _Room, envelope: RoomEventEnvelope, frame: Frame) -> None:
         for sub in list(room.subscribers):
             try:
                 sub.deliver(envelope, frame)
@@ -145,7 +146,8 @@ class Hub:
                 self.backfilled += len(missing)
                 for envelope in missing:
                     if envelope.seq > room.last_seq:
-                        room.early.setdefault(envelope.seq, (envelope, encode_event(envelope)))
+                        room.early.setdefault(envelope.seq,
+                                              (envelope, Frame(encode_event(envelope))))
         except Exception:
             log.exception("filling a room event gap failed", extra={"room_id": room.room_id})
         finally:

@@ -1,9 +1,10 @@
 """One client's WebSocket: authentication, room presence, event delivery, media signalling.
 
-States (:class:`ConnState`): OPEN -> READY (after ``hello``) -> CLOSED. Inside, three tasks run
-in one task group: the reader (client messages, one at a time), the writer (a bounded queue of
-frames: a client too slow to drain it is disconnected and resumes on reconnect), and the media
-worker (brings this member's media in each room in line with their seat, one room at a time).
+States (:class:`ConnState`): OPEN -> READY (after ``hello``) -> CLOSED. Inside, the reader
+(client messages, one at a time) and the media worker (brings this member's media in each room
+in line with their seat, one room at a time) run in one task group. Sending never waits: a
+frame goes straight to the transport (ruang.api.ws.server), and a client too slow to take it
+is disconnected; it reconnects and resumes from its last sequence number.
 
 A client message never breaks the connection: malformed, oversized or forbidden ones get an
 ``error`` frame with a stable code (errors.py) and the connection goes on.
@@ -12,7 +13,6 @@ A client message never breaks the connection: malformed, oversized or forbidden 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 from dataclasses import dataclass, field
@@ -20,15 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ruang.actions import members as member_actions
 from ruang.actions import rooms as room_actions
 from ruang.actions.members import MemberInfo
 from ruang.api.ws import protocol as pr
+from ruang.api.ws.server import BadFrame, ClientSocket, TooSlow
 from ruang.domain.rooms import Role, RoomState, Seat
 from ruang.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, RuangError
 from ruang.events import models as ev
+from ruang.events.frame import Frame
 from ruang.events.hub import encode_event
 from ruang.ids import MediaId, MemberId, RoomId
 from ruang.logs import bind
@@ -40,10 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OUTBOX_LIMIT = 2000
 HELLO_TIMEOUT = 10.0
 # Close codes the server uses (4000-4999 are the application's; see docs/protocol.md).
-CLOSE_SESSION_ENDED = 4401  # the session was revoked: log in again, do not reconnect
+CLOSE_SESSION_ENDED = 4401  # the session was revoked, or no hello: log in again
 CLOSE_TOO_SLOW = 4408       # the client did not keep up: reconnect and resume
 
 
@@ -53,8 +53,8 @@ class ConnState(enum.Enum):
     CLOSED = "closed"
 
 
-class TooSlow(Exception):
-    pass
+class Disconnected(Exception):
+    """The client went away."""
 
 
 @dataclass(eq=False)
@@ -65,31 +65,26 @@ class Presence:
     room_id: int
     want_media: bool
     seq: int | None = None  # None until the snapshot (or replay) went out
-    held: list[tuple[ev.RoomEventEnvelope, str]] = field(default_factory=list)
+    held: list[tuple[ev.RoomEventEnvelope, Frame]] = field(default_factory=list)
     seat: Seat | None = None
     link: MediaLink | None = None
     ended: bool = False
 
-    def deliver(self, envelope: ev.RoomEventEnvelope, frame: str) -> None:
+    def deliver(self, envelope: ev.RoomEventEnvelope, frame: Frame) -> None:
         self.conn._deliver(self, envelope, frame)
 
 
-def _frame(msg: BaseModel) -> str:
-    return msg.model_dump_json()
-
-
 class Connection:
-    def __init__(self, runtime: Runtime, ws: WebSocket) -> None:
+    def __init__(self, runtime: Runtime, socket: ClientSocket) -> None:
         self.runtime = runtime
-        self.ws = ws
+        self.socket = socket
         self.state = ConnState.OPEN
         self.member: MemberInfo | None = None
         self.rooms: dict[int, Presence] = {}
-        self._out: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_LIMIT)
         self._media_jobs: asyncio.Queue[int | None] = asyncio.Queue()
         self._closing = False
         self._kill = asyncio.Event()
-        # How the server ends the socket when it decides to (CLOSE_* codes below).
+        # How the server ends the socket when it decides to (CLOSE_* codes above).
         self._close_code = CLOSE_TOO_SLOW
         self.max_bytes = runtime.settings.ws_max_message_bytes
 
@@ -98,18 +93,16 @@ class Connection:
     async def run(self, handshake_token: str | None) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._writer())
                 tg.create_task(self._media_worker())
                 tg.create_task(self._watch_kill())
                 await self._read_loop(handshake_token)
-                raise WebSocketDisconnect(1000)
         except* TooSlow:
-            with contextlib.suppress(Exception):
-                await self.ws.close(code=self._close_code)
-        except* (WebSocketDisconnect, OSError):
+            self.socket.close(self._close_code)
+        except* Disconnected:
             pass
         finally:
             self.state = ConnState.CLOSED
+            self.socket.close(1000)
             await self._cleanup()
 
     async def _cleanup(self) -> None:
@@ -129,13 +122,13 @@ class Connection:
         self._close_code = CLOSE_SESSION_ENDED
         self._kill.set()
 
-    def send(self, frame: str) -> None:
-        """Queue a frame; a client whose queue is full is disconnected (it resumes later)."""
+    def send(self, frame: Frame) -> None:
+        """Send now; a client that does not keep up is disconnected (it resumes later)."""
         if self._closing:
             return
         try:
-            self._out.put_nowait(frame)
-        except asyncio.QueueFull:
+            self.socket.write(frame)
+        except TooSlow:
             self._closing = True
             self._kill.set()
             log.warning("closing a connection that does not keep up",
@@ -146,17 +139,7 @@ class Connection:
         raise TooSlow()
 
     def send_model(self, msg: BaseModel) -> None:
-        self.send(_frame(msg))
-
-    async def _writer(self) -> None:
-        while True:
-            frame = await self._out.get()
-            if frame is None:
-                return
-            try:
-                await self.ws.send_text(frame)
-            except (RuntimeError, OSError) as exc:  # the client went away mid-send
-                raise WebSocketDisconnect(1006) from exc
+        self.send(Frame(msg.model_dump_json()))
 
     # --- reading --------------------------------------------------------------------------
 
@@ -168,22 +151,19 @@ class Connection:
         except TimeoutError:
             self.send_model(pr.ErrorMessage(code="not_authenticated",
                                             message="send hello first"))
-            await self.ws.close(code=4401)
-            raise WebSocketDisconnect(4401) from None
+            self._close_code = CLOSE_SESSION_ENDED
+            raise TooSlow() from None
         while True:
             await self._read_one(handshake_token)
 
     async def _read_one(self, handshake_token: str | None) -> None:
-        raw = await self.ws.receive()
-        if raw["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(raw.get("code", 1000))
-        data: str | bytes | None = raw.get("text")
+        data = await self.socket.receive()
         if data is None:
-            data = raw.get("bytes")
-        if data is None:
+            raise Disconnected()
+        if isinstance(data, BadFrame):
+            self.send_model(pr.ErrorMessage(code=data.code, message=data.message))
             return
-        size = len(data.encode()) if isinstance(data, str) else len(data)
-        if size > self.max_bytes:
+        if len(data) > self.max_bytes // 4 and len(data.encode()) > self.max_bytes:
             self.send_model(pr.ErrorMessage(
                 code="message_too_large",
                 message=f"messages are limited to {self.max_bytes} bytes"))
@@ -215,7 +195,7 @@ class Connection:
             self.send_model(pr.ErrorMessage(code="storage_unavailable",
                                             message="the database is unavailable; try again",
                                             ref=ref))
-        except (WebSocketDisconnect, asyncio.CancelledError):
+        except (Disconnected, TooSlow, asyncio.CancelledError):
             raise
         except Exception:
             log.exception("WebSocket message failed")
@@ -342,7 +322,7 @@ class Connection:
                 replay = None
         if replay is not None:
             for envelope in replay:
-                self.send(encode_event(envelope))
+                self.send(Frame(encode_event(envelope)))
             self.send_model(pr.Ack(ref=ref))
         else:
             self.send_model(pr.Snapshot(snapshot=snap, ref=ref))
@@ -397,7 +377,8 @@ class Connection:
 
     # --- events ---------------------------------------------------------------------------
 
-    def _deliver(self, presence: Presence, envelope: ev.RoomEventEnvelope, frame: str) -> None:
+    def _deliver(self, presence: Presence, envelope: ev.RoomEventEnvelope,
+                 frame: Frame) -> None:
         if presence.seq is None:
             presence.held.append((envelope, frame))
             return
