@@ -26,10 +26,12 @@ from ruang.api import accounts, admin, onboarding, people
 from ruang.api import errors as api_errors
 from ruang.api.middleware import RequestContext
 from ruang.api.rooms import health_router, router
+from ruang.api.ws.protocol import Speaking
 from ruang.api.ws.server import RealtimeServer
 from ruang.config import Settings
-from ruang.events.bus import EventBus, InMemoryBus, Unsubscribe, member_channel
+from ruang.events.bus import EventBus, InMemoryBus, Unsubscribe, member_channel, room_channel
 from ruang.events.hub import Hub
+from ruang.events.live import LiveViews
 from ruang.events.models import RoomEnded, RoomEventEnvelope
 from ruang.ids import RoomId
 from ruang.mail import FileMailer, Mailer, SmtpMailer
@@ -90,6 +92,11 @@ class Runtime:
         self.engine: MediaEngine | None = None
         self.media_error: str | None = None
         self.realtime = RealtimeServer(self, settings.host, settings.realtime_port)
+        self.live = LiveViews(self)
+        self.svc.audience_dirty = self.live.audience_dirty
+        self.svc.on_room_started = self.live.room_started
+        self.svc.on_hallway_changed = self.live.hallway_changed
+        self.svc.on_social_changed = self.live.refresh_viewer
         self._presences: dict[tuple[int, int], Connection] = {}
         self._member_conns: dict[int, tuple[set[Connection], Unsubscribe]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -109,6 +116,7 @@ class Runtime:
                      extra={"members": released})
         if self.settings.media:
             await self._start_media()
+        await self.live.start()
         await self.realtime.start()
         self._tasks.append(asyncio.create_task(self._sweeper(), name="presence-sweeper"))
         self._tasks.append(asyncio.create_task(self._outbox(), name="email-outbox"))
@@ -138,11 +146,16 @@ class Runtime:
             node = JanusNode(self.supervisor.url, sec.api_secret, sec.audiobridge_admin_key,
                              sec.streaming_admin_key)
         self.engine = MediaEngine(node, MediaOptions(prebuffer=s.audio_prebuffer))
+        self.engine.on_speaking = self._speaking
         self.hub.observers.append(self._close_ended_room_media)
         self._tasks.append(asyncio.create_task(self.engine.run(), name="media-engine"))
         if not await self.engine.wait_up(2.0 if s.janus_url else 10.0):
             log.warning("media server not reachable yet; rooms work, audio will follow",
                         extra={"error": self.engine.last_error})
+
+    def _speaking(self, room_id: RoomId, speaking: list[int]) -> None:
+        frame = Speaking(room_id=room_id, speaking=speaking).model_dump_json()
+        self._spawn(self.bus.publish(room_channel(room_id), frame.encode()))
 
     def _close_ended_room_media(self, envelope: RoomEventEnvelope) -> None:
         if isinstance(envelope.event, RoomEnded) and self.engine is not None:
@@ -154,6 +167,7 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.realtime.stop()
+        await self.live.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -171,10 +185,11 @@ class Runtime:
 
     async def _sweeper(self) -> None:
         grace = dt.timedelta(seconds=self.settings.presence_grace_seconds)
+        orphan_grace = dt.timedelta(seconds=self.settings.room_orphan_grace_seconds)
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
             try:
-                await room_actions.sweep_disconnected(self.svc, grace)
+                await room_actions.sweep(self.svc, grace, orphan_grace)
             except Exception:
                 log.exception("presence sweep failed")
 
@@ -238,6 +253,13 @@ class Runtime:
                 for conn in list(entry[0]) if entry else []:
                     if conn.member is not None and conn.member.session_id == session_id:
                         conn.revoke()
+
+    def connected_members(self) -> list[int]:
+        return list(self._member_conns)
+
+    def connections_of(self, member_id: int) -> list[Connection]:
+        entry = self._member_conns.get(member_id)
+        return list(entry[0]) if entry else []
 
     def _on_member(self, member_id: int, data: bytes) -> None:
         msg = orjson.loads(data)

@@ -481,23 +481,53 @@ def _with_client(auth: _Auth, fn: Callable[[Any], Awaitable[T]]) -> T:
 @client_options
 @click.argument("title")
 @click.option("--description", default="")
-def rooms_create(auth: _Auth, title: str, description: str) -> None:
-    """Start a live room; you are its moderator when you join."""
-    room = _with_client(auth, lambda c: c.create_room(title, description))
-    click.echo(f"room {room['id']} created: {room['title']}")
-    click.echo(f"join it: ruang join {room['id']}")
+@click.option("--kind", type=click.Choice(["open", "social", "closed"]), default="open",
+              show_default=True, help="open: any member; social: your followers; closed: "
+              "invited members only.")
+@click.option("--topic", "topics", multiple=True, help="A topic (up to 3; see GET /topics).")
+@click.option("--cohost", "cohosts", multiple=True, help="A co-host's @username.")
+@click.option("--invite", "invitees", multiple=True, help="Who may enter a closed room.")
+@click.option("--at", "scheduled_for", default=None,
+              help="Schedule it (ISO 8601 with timezone, e.g. 2026-12-01T18:00:00+07:00).")
+def rooms_create(auth: _Auth, title: str, description: str, kind: str,
+                 topics: tuple[str, ...], cohosts: tuple[str, ...], invitees: tuple[str, ...],
+                 scheduled_for: str | None) -> None:
+    """Start a room now (you moderate it when you join), or schedule it."""
+    room = _with_client(auth, lambda c: c.create_room(
+        title, description, kind=kind, topics=list(topics), cohosts=list(cohosts),
+        invitees=list(invitees), scheduled_for=scheduled_for))
+    if room["state"] == "scheduled":
+        click.echo(f"room {room['id']} scheduled for {room['scheduled_for']}: {room['title']}")
+        click.echo(f"start it then: ruang rooms start {room['id']}")
+    else:
+        click.echo(f"room {room['id']} created: {room['title']}")
+        click.echo(f"join it: ruang join {room['id']}")
+
+
+@rooms.command("start")
+@client_options
+@click.argument("room", type=int)
+def rooms_start(auth: _Auth, room: int) -> None:
+    """Start a scheduled room (its hosts); followers and RSVPs are notified."""
+    _with_client(auth, lambda c: c.start_room(room))
+    click.echo(f"room {room} is live: ruang join {room}")
 
 
 @rooms.command("list")
 @client_options
 def rooms_list(auth: _Auth) -> None:
-    """List live rooms."""
-    found = _with_client(auth, lambda c: c.list_rooms())
-    if not found:
+    """Your hallway: live rooms ranked for you, then upcoming ones."""
+    found = _with_client(auth, lambda c: c.hallway())
+    if not found["live"] and not found["upcoming"]:
         click.echo("no live rooms")
-    for r in found:
-        click.echo(f"{r['id']:>6}  {r['title']}  (host @{r['host']}, {r['speakers']} on stage, "
-                   f"{r['listeners']} listening)")
+    for r in found["live"]:
+        friends = (f", you follow {', '.join('@' + u for u in r['followed_on_stage'])}"
+                   if r["followed_on_stage"] else "")
+        click.echo(f"{r['id']:>6}  {r['title']}  (host @{r['host']['username']}, "
+                   f"{r['stage_count']} on stage, {r['audience_count']} listening{friends})")
+    for r in found["upcoming"]:
+        click.echo(f"{r['id']:>6}  {r['title']}  (upcoming {r['scheduled_for']}, host "
+                   f"@{r['host']['username']}, {r['rsvp_count']} to be notified)")
 
 
 @rooms.command("end")
@@ -532,6 +562,12 @@ stage.command("mute", help="Mute a speaker (they cannot unmute themselves).")(
     _stage_command("mute", "was muted"))
 stage.command("unmute", help="Allow a muted speaker to speak again.")(
     _stage_command("unmute", "may speak again"))
+stage.command("remove", help="Remove a member from the room (they cannot come back).")(
+    _stage_command("remove", "was removed"))
+stage.command("make-moderator", help="Make a speaker a moderator.")(
+    _stage_command("make-moderator", "is a moderator"))
+stage.command("lower-hand", help="Lower a listener's raised hand.")(
+    _stage_command("lower-hand", "had their hand lowered"))
 
 
 @main.command()
@@ -582,26 +618,44 @@ async def _join(auth: _Auth, room: int, play: Path | None, tone: float | None, l
 
     def on_event(session: RoomSession, kind: str, data: dict[str, Any]) -> None:
         me = session.realtime.member["id"] if session.realtime.member else None
-        for m in session.snapshot.members if session.snapshot else []:
+        snap = session.snapshot
+        for m in [*snap.stage, *snap.hands, *snap.invited] if snap else []:
             names[m.id] = f"@{m.username}"
+        if isinstance(data.get("member"), dict):
+            names[data["member"]["id"]] = f"@{data['member']['username']}"
+            data = {**data, "member_id": data["member"]["id"]}
         subject = data.get("member_id")
         who = "you" if subject == me else names.get(subject or -1, f"member {subject}")
         be = "are" if subject == me else "is"
         if kind == "snapshot":
             mine = session.me
             say(f"joined room {session.room_id} as {mine.role if mine else '?'} "
-                f"({len(session.snapshot.members) if session.snapshot else 0} present)")
+                f"({len(snap.stage) if snap else 0} on stage, "
+                f"{snap.audience_count if snap else 0} listening)")
         elif kind == "member_joined":
-            names[data["member"]["id"]] = f"@{data['member']['username']}"
-            say(f"@{data['member']['username']} joined as {data['member']['role']}")
+            say(f"{who} joined as {data['member']['role']}")
+        elif kind == "hand_raised":
+            say(f"{who} raised a hand")
+        elif kind == "hand_lowered":
+            say(f"{who} lowered a hand" if data.get("by") is None else
+                f"{who}: hand lowered by a moderator")
+        elif kind == "member_removed":
+            say(f"{who} {be} removed from the room")
+        elif kind == "chat_message":
+            say(f"@{data['author']['username']}: {data['text']}")
+        elif kind == "reaction":
+            say(f"{who} reacted {data['emoji']}")
+        elif kind == "room_started":
+            say("the room is live")
         elif kind == "member_left":
             say(f"{who} left" + (" (connection lost)" if data.get("reason") == "timeout"
                                  else ""))
         elif kind == "presence_changed":
             say(f"{who} {'reconnected' if data['connected'] else 'lost their connection'}")
         elif kind == "role_changed":
-            where = "on stage" if data["role"] != "listener" else "in the audience"
-            say(f"{who} {be} {where} ({data['role']})")
+            role = data["member"]["role"]
+            where = "on stage" if role != "listener" else "in the audience"
+            say(f"{who} {be} {where} ({role})")
         elif kind == "speak_invited":
             if subject == me:
                 say("you were invited to speak" + (", accepting" if accept_invites else

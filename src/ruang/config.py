@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     presence_grace_seconds: float = Field(
         20.0, ge=0, le=600, description="How long a member whose connection dropped keeps "
         "their place in a room.")
+    room_orphan_grace_seconds: float = Field(
+        120.0, ge=0, le=86400, description="How long a room with listeners but nobody on stage "
+        "waits for a host to come back before it ends.")
     ws_max_message_bytes: int = Field(65536, ge=1024, le=1048576,
                                       description="Largest WebSocket message a client may send.")
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set true "

@@ -13,13 +13,16 @@ Tree::
     ├── NotAuthenticated    401  not_authenticated, invalid_credentials
     ├── Forbidden           403  forbidden, not_a_moderator, not_on_stage, muted_by_moderator,
     │                             not_in_room, not_an_admin, blocked, account_suspended,
-    │                             account_banned, csrf_failed
-    ├── NotFound            404  room_not_found, member_not_found, not_found, invite_not_found
+    │                             account_banned, csrf_failed, chat_off, chat_speakers_only,
+    │                             removed_from_room, not_following, room_closed
+    ├── NotFound            404  room_not_found, member_not_found, not_found, invite_not_found,
+    │                             message_not_found
     ├── MethodNotAllowed    405  method_not_allowed
     ├── Conflict            409  room_ended, username_taken, not_invited, already_on_stage,
     │                             not_a_speaker, stale_media, replaced, no_invites_left,
     │                             invite_used, invite_expired, already_member,
-    │                             already_resolved
+    │                             already_resolved, hand_not_raised, hands_off,
+    │                             room_not_started
     ├── TooLarge            413  avatar_too_large
     ├── UnsupportedMedia    415  avatar_unsupported_format
     ├── RateLimited         429  rate_limited (with retry_after seconds)
@@ -63,12 +66,14 @@ class Forbidden(RuangError):
     status = 403
     codes = frozenset({"forbidden", "not_a_moderator", "not_on_stage", "muted_by_moderator",
                        "not_in_room", "not_an_admin", "blocked", "account_suspended",
-                       "account_banned", "csrf_failed"})
+                       "account_banned", "csrf_failed", "chat_off", "chat_speakers_only",
+                       "removed_from_room", "not_following", "room_closed"})
 
 
 class NotFound(RuangError):
     status = 404
-    codes = frozenset({"room_not_found", "member_not_found", "not_found", "invite_not_found"})
+    codes = frozenset({"room_not_found", "member_not_found", "not_found", "invite_not_found",
+                       "message_not_found"})
 
 
 class Conflict(RuangError):
@@ -76,7 +81,8 @@ class Conflict(RuangError):
     codes = frozenset({"room_ended", "username_taken", "not_invited", "already_on_stage",
                        "not_a_speaker", "stale_media", "replaced", "no_invites_left",
                        "invite_used", "invite_expired", "already_member",
-                       "already_resolved"})
+                       "already_resolved", "hand_not_raised", "hands_off",
+                       "room_not_started"})
 
 
 class TooLarge(RuangError):

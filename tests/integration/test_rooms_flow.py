@@ -17,16 +17,20 @@ async def test_stage_flow_keeps_every_member_in_step(live, connect) -> None:
     rt_b = await connect(bob)
     sa = await rt_a.join(room["id"])
     sb = await rt_b.join(room["id"])
-    await sa.wait_for(lambda s: s.snapshot is not None and len(s.snapshot.members) == 2)
+    await sa.wait_for(lambda s: s.snapshot is not None and s.snapshot.audience_count == 1)
     assert sa.me is not None
     assert sa.me.role is Role.MODERATOR
     assert sb.me is not None
     assert sb.me.role is Role.LISTENER
+    bob_id = bob.member["id"]
 
+    await sb.raise_hand()
+    await sa.wait_for(lambda s: [m.id for m in s.snapshot.hands] == [bob_id])
     await alice.stage(room["id"], "invite", "bob")
-    await sb.wait_for(lambda s: s.me is not None and s.me.invited)
+    await sb.wait_for(lambda s: s.invited and not s.hand_raised)
     await sb.answer_invite(True)
-    await sa.wait_for(lambda s: s.snapshot.member(sb.me.id).role is Role.SPEAKER)
+    await sa.wait_for(lambda s: s.snapshot.on_stage(bob_id) is not None
+                      and s.snapshot.on_stage(bob_id).role is Role.SPEAKER)
 
     await alice.stage(room["id"], "mute", "@bob")
     await sb.wait_for(lambda s: s.me.mod_muted)
@@ -34,10 +38,15 @@ async def test_stage_flow_keeps_every_member_in_step(live, connect) -> None:
         await sb.set_muted(False)
     assert err.value.code == "muted_by_moderator"
 
+    await sa.say("welcome on stage")
+    await sb.wait_for(lambda s: [m.text for m in s.chat] == ["welcome on stage"])
+
     await alice.stage(room["id"], "move-to-audience", "bob")
-    await sb.wait_for(lambda s: s.me.role is Role.LISTENER and not s.me.mod_muted)
+    await sb.wait_for(lambda s: s.me.role is Role.LISTENER and s.snapshot.on_stage(bob_id)
+                      is None)
 
     # Both sides hold the same state as a fresh read from the server.
+    await sa.wait_for(lambda s: s.snapshot.seq == sb.snapshot.seq)
     fresh = (await bob.get_room(room["id"]))["snapshot"]
     assert sa.snapshot.model_dump(mode="json") == fresh
     assert sb.snapshot.model_dump(mode="json") == fresh
@@ -50,7 +59,7 @@ async def test_listener_cannot_moderate(live, connect) -> None:
     room = await alice.create_room("Closed-door chat")
     for c in (alice, bob, carol):
         await (await connect(c)).join(room["id"])
-    for action in ("invite", "mute", "move-to-audience"):
+    for action in ("invite", "mute", "move-to-audience", "remove", "make-moderator"):
         with pytest.raises(ApiError) as err:
             await bob.stage(room["id"], action, "carol")
         assert err.value.status == 403

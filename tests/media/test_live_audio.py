@@ -287,3 +287,48 @@ async def test_dead_peer_connection_is_renegotiated_and_ended_room_media_is_free
     finally:
         await host.close()
         await listener.close()
+
+
+async def test_active_speaker_follows_who_really_talks(media_live) -> None:
+    """A tone on: the room says the speaker is talking within 300 ms; off: that they stopped."""
+    gate = {"on": False, "was_on": False}
+    onsets: list[float] = []
+
+    def mark(position: int, at: float) -> None:
+        # The first frame of each burst leaves the source at `at`.
+        if gate["on"] and not gate["was_on"]:
+            onsets.append(at)
+        gate["was_on"] = gate["on"]
+
+    tone = ToneSource(440, gate=lambda position: gate["on"])
+    tone.on_frame = mark
+    host = Participant(await media_live.member("host"), source=tone)
+    listener = await _member(media_live, "listener")
+    try:
+        room = await host.client.create_room("Who is talking")
+        await host.join(room["id"])
+        session = await listener.join(room["id"])
+        await asyncio.sleep(2.0)  # everyone connected; the host is silent
+        assert session.speaking == frozenset()
+        host_id = host.session.me.id
+        seen: list[float] = []
+
+        def on_event(_s: object, kind: str, data: dict) -> None:
+            if kind == "speaking" and host_id in data["speaking"]:
+                seen.append(time.monotonic())
+
+        listener.realtime.on_event = on_event
+        delays = []
+        for _ in range(3):
+            gate["on"] = True
+            await session.wait_for(lambda s: host_id in s.speaking, timeout=3)
+            delays.append(seen[-1] - onsets[-1])
+            await asyncio.sleep(0.5)
+            gate["on"] = False
+            await session.wait_for(lambda s: host_id not in s.speaking, timeout=3)
+            await asyncio.sleep(0.5)
+        assert len(onsets) == 3
+        assert max(delays) < 0.3, f"speaking rings came {delays} s after the tone started"
+    finally:
+        await host.close()
+        await listener.close()

@@ -3,7 +3,7 @@ Built once in app.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -35,6 +35,13 @@ class Services:
     avatars: AvatarStore | None = None
     # Wakes the outbox worker after a commit that queued email.
     outbox_wakeup: Callable[[], None] = lambda: None
+    # A listener came or went: the audience count is announced shortly (coalesced).
+    audience_dirty: Callable[[int], None] = lambda room_id: None
+    # Hooks the runtime sets: a room went live (notifications), a room's hallway card changed.
+    on_room_started: Callable[[int, int], Awaitable[None]] | None = None
+    on_hallway_changed: Callable[[int], Awaitable[None]] | None = None
+    # A member followed, unfollowed, blocked or unblocked someone (their hallway changes).
+    on_social_changed: Callable[[int], None] = lambda member_id: None
 
     def __post_init__(self) -> None:
         if self.avatars is None:
@@ -45,6 +52,14 @@ class Services:
         for envelope in envelopes:
             await self.bus.publish(room_channel(envelope.room_id),
                                    encode_event(envelope).encode())
+
+    async def room_started(self, room_id: int, actor_id: int) -> None:
+        if self.on_room_started is not None:
+            await self.on_room_started(room_id, actor_id)
+
+    async def hallway_changed(self, room_id: int) -> None:
+        if self.on_hallway_changed is not None:
+            await self.on_hallway_changed(room_id)
 
     async def publish_revoked(self, member_id: int, session_ids: list[int] | None) -> None:
         """Tell every server to close the member's connections that use these sessions

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 from typing import IO
 
@@ -31,6 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from ruang.actions import stage
 from ruang.actions.context import Services
 from ruang.actions.members import (
     MemberInfo,
@@ -241,6 +243,7 @@ async def follow(svc: Services, member: MemberInfo, ref: str) -> None:
             return
         s.add(Follow(follower_id=member.id, followee_id=target.id))
         await _count(s, member.id, target.id, +1)
+    svc.on_social_changed(member.id)
 
 
 async def _count(s: AsyncSession, follower: int, followee: int, delta: int) -> None:
@@ -257,6 +260,7 @@ async def unfollow(svc: Services, member: MemberInfo, ref: str) -> None:
                                                     Follow.followee_id == target.id))
         if gone.rowcount:  # type: ignore[attr-defined]
             await _count(s, member.id, target.id, -1)
+    svc.on_social_changed(member.id)
 
 
 def _encode_cursor(at: dt.datetime, member_id: int) -> str:
@@ -352,6 +356,18 @@ async def block(svc: Services, member: MemberInfo, ref: str) -> None:
                                                         Follow.followee_id == b))
             if gone.rowcount:  # type: ignore[attr-defined]
                 await _count(s, a, b, -1)
+        # Rooms where the blocker moderates and the blocked member is: they must go.
+        shared = list((await s.execute(
+            select(RoomMember.room_id).where(RoomMember.member_id == target.id,
+                                             RoomMember.left_at.is_(None))
+            .intersect(select(RoomMember.room_id).where(
+                RoomMember.member_id == member.id, RoomMember.left_at.is_(None),
+                RoomMember.role == "moderator")))).scalars())
+    for room_id in shared:
+        with contextlib.suppress(Conflict, NotFound, Forbidden):
+            await stage.remove_member(svc, room_id, member, target.id)
+    svc.on_social_changed(member.id)
+    svc.on_social_changed(target.id)
 
 
 async def unblock(svc: Services, member: MemberInfo, ref: str) -> None:
@@ -359,6 +375,8 @@ async def unblock(svc: Services, member: MemberInfo, ref: str) -> None:
         target = await _target(s, ref)
         await s.execute(delete(Block).where(Block.blocker_id == member.id,
                                             Block.blocked_id == target.id))
+    svc.on_social_changed(member.id)
+    svc.on_social_changed(target.id)
 
 
 async def blocked_by_me(svc: Services, member: MemberInfo) -> list[MemberCard]:

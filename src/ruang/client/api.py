@@ -93,13 +93,56 @@ class RuangClient:
         result: dict[str, Any] = await self._request("GET", "/healthz")
         return result
 
-    async def list_rooms(self) -> list[dict[str, Any]]:
-        return list((await self._request("GET", "/api/v1/rooms"))["rooms"])
-
-    async def create_room(self, title: str, description: str = "") -> dict[str, Any]:
-        result: dict[str, Any] = await self._request(
-            "POST", "/api/v1/rooms", json={"title": title, "description": description})
+    async def hallway(self) -> dict[str, Any]:
+        """{"live": [...], "upcoming": [...]}: the rooms you can see, ranked for you."""
+        result: dict[str, Any] = await self._request("GET", "/api/v1/hallway")
         return result
+
+    async def list_rooms(self) -> list[dict[str, Any]]:
+        """The live rooms of your hallway."""
+        return list((await self.hallway())["live"])
+
+    async def create_room(self, title: str, description: str = "", *, kind: str = "open",
+                          topics: list[str] | None = None, cohosts: list[str] | None = None,
+                          invitees: list[str] | None = None,
+                          scheduled_for: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"title": title, "description": description, "kind": kind,
+                                "topics": topics or [], "cohosts": cohosts or [],
+                                "invitees": invitees or []}
+        if scheduled_for:
+            body["scheduled_for"] = scheduled_for
+        result: dict[str, Any] = await self._request("POST", "/api/v1/rooms", json=body)
+        return result
+
+    async def start_room(self, room_id: int) -> None:
+        await self._request("POST", f"/api/v1/rooms/{room_id}/start")
+
+    async def rsvp(self, room_id: int, going: bool = True) -> int:
+        result = await self._request("POST" if going else "DELETE",
+                                     f"/api/v1/rooms/{room_id}/rsvp")
+        return int(result["rsvp_count"])
+
+    async def set_hands(self, room_id: int, enabled: bool) -> None:
+        await self._request("POST", f"/api/v1/rooms/{room_id}/hands",
+                            json={"enabled": enabled})
+
+    async def set_chat_mode(self, room_id: int, mode: str) -> None:
+        await self._request("POST", f"/api/v1/rooms/{room_id}/chat-mode", json={"mode": mode})
+
+    async def chat_history(self, room_id: int, before: int | None = None) -> dict[str, Any]:
+        params = {"before": before} if before else {}
+        result: dict[str, Any] = await self._request("GET", f"/api/v1/rooms/{room_id}/chat",
+                                                     params=params)
+        return result
+
+    async def audience(self, room_id: int, after: int = 0) -> dict[str, Any]:
+        result: dict[str, Any] = await self._request(
+            "GET", f"/api/v1/rooms/{room_id}/audience", params={"after": after})
+        return result
+
+    async def notifications(self, unread: bool = False) -> list[dict[str, Any]]:
+        return list(await self._request("GET", "/api/v1/notifications",
+                                        params={"unread": str(unread).lower()}))
 
     async def get_room(self, room_id: int) -> dict[str, Any]:
         result: dict[str, Any] = await self._request("GET", f"/api/v1/rooms/{room_id}")
@@ -109,6 +152,7 @@ class RuangClient:
         await self._request("POST", f"/api/v1/rooms/{room_id}/end")
 
     async def stage(self, room_id: int, action: str, member: str | int) -> None:
-        """action: invite, move-to-audience, mute or unmute."""
+        """action: invite, move-to-audience, mute, unmute, remove, make-moderator or
+        lower-hand."""
         await self._request("POST", f"/api/v1/rooms/{room_id}/stage/{action}",
                             json={"member": str(member)})

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from ruang.client.api import ApiError, RuangClient
 from ruang.client.media import PeerMedia
+from ruang.domain.rooms import Role
 from ruang.events import models as ev
 
 log = logging.getLogger(__name__)
@@ -41,17 +42,36 @@ class RoomSession:
     media: PeerMedia | None = None
     on_invite: Literal["accept", "decline", "ignore"] = "ignore"
     snapshot: ev.RoomSnapshot | None = None
-    left: str | None = None  # why this session ended (left, replaced, ended)
+    left: str | None = None  # why this session ended (left, replaced, ended, removed)
     media_states: list[str] = field(default_factory=list)
+    speaking: frozenset[int] = frozenset()  # members talking right now (room.speaking)
+    chat: list[ev.ChatMessage] = field(default_factory=list)  # messages seen, in order
+    reactions: list[ev.Reaction] = field(default_factory=list)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def me(self) -> ev.MemberView | None:
+        """This member as the room sees them (a listener unless listed on stage)."""
         member = self.realtime.member
-        if self.snapshot is None or member is None:
+        if self.snapshot is None or member is None or self.left is not None:
             return None
-        return self.snapshot.member(int(member["id"]))
+        listed = self.snapshot.member(int(member["id"]))
+        if listed is not None:
+            return listed
+        return ev.MemberView(id=int(member["id"]), username=str(member["username"]),
+                             display_name=str(member["display_name"]), role=Role.LISTENER)
+
+    @property
+    def hand_raised(self) -> bool:
+        me = self.realtime.member
+        return bool(self.snapshot and me and any(m.id == me["id"] for m in self.snapshot.hands))
+
+    @property
+    def invited(self) -> bool:
+        me = self.realtime.member
+        return bool(self.snapshot and me and
+                    any(m.id == me["id"] for m in self.snapshot.invited))
 
     async def wait_for(self, predicate: Callable[[RoomSession], bool],
                        timeout: float = 10.0) -> None:
@@ -78,6 +98,26 @@ class RoomSession:
         await self.realtime.request({"type": "stage.answer", "room_id": self.room_id,
                                      "accept": accept})
 
+    async def leave_stage(self) -> None:
+        await self.realtime.request({"type": "stage.leave", "room_id": self.room_id})
+
+    async def raise_hand(self, raised: bool = True) -> None:
+        await self.realtime.request({"type": "hand", "room_id": self.room_id,
+                                     "raised": raised})
+
+    async def say(self, text: str) -> None:
+        """Post a message in the room's chat."""
+        await self.realtime.request({"type": "chat.send", "room_id": self.room_id,
+                                     "text": text})
+
+    async def delete_message(self, message_id: int) -> None:
+        await self.realtime.request({"type": "chat.delete", "room_id": self.room_id,
+                                     "message_id": message_id})
+
+    async def react(self, emoji: str) -> None:
+        await self.realtime.request({"type": "react", "room_id": self.room_id,
+                                     "emoji": emoji})
+
     async def restart_media(self) -> None:
         await self.realtime.request({"type": "media.restart", "room_id": self.room_id})
 
@@ -92,6 +132,10 @@ class Realtime:
         self.rooms: dict[int, RoomSession] = {}
         self.reconnects = 0
         self.session_ended = False
+        self.hallway: dict[str, Any] | None = None
+        self._hallway_changed = asyncio.Event()
+        self.notifications: list[dict[str, Any]] = []
+        self.on_notification: Callable[[dict[str, Any]], None] | None = None
         self._ws: ClientConnection | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._refs = itertools.count(1)
@@ -164,6 +208,16 @@ class Realtime:
             return await asyncio.wait_for(fut, timeout)
         finally:
             self._pending.pop(ref, None)
+
+    async def watch_hallway(self, on: bool = True) -> None:
+        """Receive the hallway now and whenever it changes (``self.hallway``)."""
+        await self.request({"type": "hallway.subscribe", "subscribe": on})
+
+    async def next_hallway(self, timeout: float = 10.0) -> dict[str, Any]:
+        self._hallway_changed.clear()
+        await asyncio.wait_for(self._hallway_changed.wait(), timeout)
+        assert self.hallway is not None
+        return self.hallway
 
     async def join(self, room_id: int, *, media: PeerMedia | None = None,
                    on_invite: Literal["accept", "decline", "ignore"] = "ignore",
@@ -283,6 +337,19 @@ class Realtime:
                 self._emit(session, "left", msg)
                 self._spawn(session._notify())
             self._resolve(msg.get("ref"), msg)
+        elif kind == "room.speaking":
+            session = self.rooms.get(int(room_id)) if isinstance(room_id, int) else None
+            if session is not None:
+                session.speaking = frozenset(int(i) for i in msg.get("speaking", []))
+                self._emit(session, "speaking", msg)
+                self._spawn(session._notify())
+        elif kind == "hallway":
+            self.hallway = msg
+            self._hallway_changed.set()
+        elif kind == "notification":
+            self.notifications.append(msg["notification"])
+            if self.on_notification is not None:
+                self.on_notification(msg["notification"])
         elif kind in ("ack", "pong", "welcome"):
             self._resolve(msg.get("ref"), msg)
         elif kind == "error":
@@ -303,9 +370,20 @@ class Realtime:
         event = envelope.event
         self._emit(session, event.type, event.model_dump(mode="json"))
         me = self.member["id"] if self.member else None
-        if isinstance(event, ev.SpeakInvited) and event.member_id == me and \
+        if isinstance(event, ev.SpeakInvited) and event.member.id == me and \
                 session.on_invite != "ignore":
             self._spawn(session.answer_invite(session.on_invite == "accept"))
+        if isinstance(event, ev.ChatMessage):
+            session.chat.append(event)
+        elif isinstance(event, ev.ChatDeleted):
+            session.chat = [m for m in session.chat if m.message_id != event.message_id]
+        elif isinstance(event, ev.Reaction):
+            session.reactions.append(event)
+        if isinstance(event, ev.MemberRemoved) and event.member_id == me:
+            session.left = "removed"
+            self.rooms.pop(session.room_id, None)
+            if session.media is not None:
+                self._spawn(session.media.close())
         if isinstance(event, ev.RoomEnded):
             session.left = "ended"
             self.rooms.pop(session.room_id, None)

@@ -30,6 +30,10 @@ class Subscriber(Protocol):
         """Called in sequence order; must not block (queue the frame and return)."""
         ...
 
+    def deliver_ephemeral(self, frame: Frame) -> None:
+        """A frame that is not a room event (who is speaking): no order, no catch-up."""
+        ...
+
 
 @dataclass
 class _Room:
@@ -103,6 +107,11 @@ class Hub:
 
     def _on_message(self, room: _Room, data: bytes) -> None:
         text = data.decode()
+        if not text.startswith('{"type":"room.event"'):
+            frame = Frame(text)
+            for sub in list(room.subscribers):
+                sub.deliver_ephemeral(frame)
+            return
         try:
             envelope = decode_event(text)
         except ValueError:

@@ -89,6 +89,8 @@ class MediaOptions:
     expected_loss: int = 0        # Opus in-band FEC in the mix (0 disables)
     request_timeout: float = 10.0
     mountpoint_threads: int = 0   # extra relay threads per mountpoint (0: Janus's default)
+    talk_packets: int = 6         # talking is decided over 6 packets (120 ms)
+    talk_level: int = 40          # average level (dBov, 0 loud .. 127 silent) that is talking
 
 
 class SignalSink(Protocol):
@@ -170,6 +172,9 @@ class MediaLink:
                 elif want.mode is LinkMode.SPEAK and self._muted_applied != want.muted:
                     await self.engine._set_muted(self.room_id, self._participant, want.muted)
                     self._muted_applied = want.muted
+                    if want.muted and self._participant is not None:
+                        # A muted participant sends no more talking events: stop the ring.
+                        self.engine._talking(self.room_id, self._participant, False)
             except (MediaUnavailable, jp.JanusTransportError, jp.JanusTimeout) as exc:
                 await self._teardown()
                 self.state = LinkState.WAITING
@@ -216,6 +221,8 @@ class MediaLink:
 
     async def _teardown(self) -> None:
         handle, self._handle = self._handle, None
+        if self._participant is not None:
+            self.engine._talking(self.room_id, self._participant, False)
         self._participant = None
         self._muted_applied = None
         self.mode = None
@@ -264,7 +271,11 @@ class MediaLink:
         self.engine._links.discard(self)
 
     def _on_janus(self, msg: jp.Event | jp.HandleNotice) -> None:
-        if not isinstance(msg, jp.HandleNotice):
+        if isinstance(msg, jp.Event):
+            talk = msg.data.get("audiobridge")
+            pid = msg.data.get("id")
+            if talk in ("talking", "stopped-talking") and isinstance(pid, int):
+                self.engine._talking(self.room_id, pid, talk == "talking")
             return
         if msg.kind == "webrtcup":
             self.engine._spawn(self._set_state(LinkState.CONNECTED))
@@ -303,6 +314,9 @@ class MediaEngine:
         self._stopping = False
         self.last_error: str | None = None
         self.stats = _EngineStats()
+        # Who is talking per room (AudioBridge participant ids); on_speaking gets member ids.
+        self._talkers: dict[RoomId, set[int]] = {}
+        self.on_speaking: Callable[[RoomId, list[int]], None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -355,6 +369,7 @@ class MediaEngine:
                 self._up.clear()
                 self._session = None
                 self._rooms.clear()
+                self._talkers.clear()
                 await session.close()
             if not self._stopping:
                 log.warning("media engine lost Janus; reconnecting",
@@ -430,7 +445,11 @@ class MediaEngine:
             self.node.audiobridge_admin_key, "secret": room.secret, "sampling_rate": 48000,
             "permanent": False, "is_private": True,
             "default_prebuffering": self.options.prebuffer,
-            "default_expectedloss": self.options.expected_loss}
+            "default_expectedloss": self.options.expected_loss,
+            # Who is talking: decided every talk_packets x 20 ms from the speakers' own
+            # audio-level header extension (no decoding), reported as talking events.
+            "audiolevel_event": True, "audio_active_packets": self.options.talk_packets,
+            "audio_level_average": self.options.talk_level}
         try:
             await self._admin(self._ab, body)
         except jp.JanusApiError as exc:
@@ -475,6 +494,7 @@ class MediaEngine:
         lock = self._room_locks.setdefault(room_id, asyncio.Lock())
         async with lock:
             room = self._rooms.pop(room_id, None)
+            self._talkers.pop(room_id, None)
             self._room_locks.pop(room_id, None)
             if room is None or room.generation != self.generation or not self.is_up:
                 return
@@ -498,6 +518,20 @@ class MediaEngine:
         await self._admin(self._ab, {"request": "mute" if muted else "unmute",
                                      "room": int(room_id), "secret": room.secret,
                                      "id": participant})
+
+    def _talking(self, room_id: RoomId, participant: int, talking: bool) -> None:
+        talkers = self._talkers.setdefault(room_id, set())
+        if (participant in talkers) == talking:
+            return  # every speaker's handle reports the same change: once is enough
+        if talking:
+            talkers.add(participant)
+        else:
+            talkers.discard(participant)
+        members = {link._participant: link.member_id for link in self._links
+                   if link.room_id == room_id and link._participant is not None}
+        speaking = sorted(int(members[p]) for p in talkers if p in members)
+        if self.on_speaking is not None:
+            self.on_speaking(room_id, speaking)
 
     # --- links ----------------------------------------------------------------------------
 

@@ -312,11 +312,24 @@ class Room(Base):
     title: Mapped[str] = mapped_column(String(120))
     description: Mapped[str] = mapped_column(Text, default="")
     host_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    # scheduled, live or ended
     state: Mapped[str] = mapped_column(String(16), default="live")
     # The number of the room's latest event; bumped in the transaction that writes the event.
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # open, social or closed
+    kind: Mapped[str] = mapped_column(String(16), default="open")
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scheduled_for: Mapped[dt.datetime | None] = mapped_column(default=None)
+    started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # open, speakers or off
+    chat_mode: Mapped[str] = mapped_column(String(16), default="open")
+    hands_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Listeners present, as last announced (audience_changed).
+    audience_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Since when nobody moderates (the room ends after a grace period unless one returns).
+    orphaned_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class RoomMember(Base):
@@ -332,12 +345,82 @@ class RoomMember(Base):
     role: Mapped[str] = mapped_column(String(16))
     self_muted: Mapped[bool] = mapped_column(Boolean, default=False)
     mod_muted: Mapped[bool] = mapped_column(Boolean, default=False)
-    invited: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The room seq of the join: orders members the same way in snapshots and event replays.
+    # Room sequence numbers of the events that put the member in a snapshot list; they order
+    # the lists the same way in a fresh snapshot as in a replay of events.
     join_seq: Mapped[int] = mapped_column(BigInteger)
+    stage_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    hand_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    invite_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    removed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     joined_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     left_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     disconnected_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class RoomHost(Base):
+    """The host and co-hosts: moderators whenever they are in the room."""
+
+    __tablename__ = "room_hosts"
+
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                           primary_key=True, index=True)
+
+
+class RoomInvitee(Base):
+    """Who may enter a closed room (besides its hosts)."""
+
+    __tablename__ = "room_invitees"
+
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                           primary_key=True, index=True)
+
+
+class RoomRsvp(Base):
+    """'Notify me' on a scheduled room."""
+
+    __tablename__ = "room_rsvps"
+
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                           primary_key=True, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ChatMessageRow(Base):
+    __tablename__ = "chat_messages"
+    __table_args__ = (Index("ix_chat_messages_room_seq", "room_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    deleted_by: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), default=None)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_member_created", "member_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    # room_started
+    kind: Mapped[str] = mapped_column(String(32))
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"),
+                                                default=None)
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class RoomEventRow(Base):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from ruang.actions import chat, stage
 from ruang.actions import members as member_actions
 from ruang.actions import rooms as room_actions
 from ruang.actions.members import MemberInfo
@@ -73,6 +74,10 @@ class Presence:
     def deliver(self, envelope: ev.RoomEventEnvelope, frame: Frame) -> None:
         self.conn._deliver(self, envelope, frame)
 
+    def deliver_ephemeral(self, frame: Frame) -> None:
+        if self.seq is not None and not self.ended:
+            self.conn.send(frame)
+
 
 class Connection:
     def __init__(self, runtime: Runtime, socket: ClientSocket) -> None:
@@ -106,6 +111,7 @@ class Connection:
             await self._cleanup()
 
     async def _cleanup(self) -> None:
+        self.runtime.live.forget(self)
         if self.member is not None:
             self.runtime.detach_member(self, self.member.id)
         for presence in list(self.rooms.values()):
@@ -140,6 +146,9 @@ class Connection:
 
     def send_model(self, msg: BaseModel) -> None:
         self.send(Frame(msg.model_dump_json()))
+
+    def send_text(self, text: str) -> None:
+        self.send(Frame(text))
 
     # --- reading --------------------------------------------------------------------------
 
@@ -231,16 +240,37 @@ class Connection:
                 link = self._link(msg.room_id)
                 await link.restart()
                 self.send_model(pr.Ack(ref=msg.ref))
-            elif isinstance(msg, pr.SelfMute):
-                self._presence(msg.room_id)
-                await room_actions.set_self_muted(self.runtime.svc, msg.room_id, self.member,
-                                                  msg.muted)
+            elif isinstance(msg, pr.HallwaySubscribe):
+                await self.runtime.live.subscribe(self, msg.subscribe)
                 self.send_model(pr.Ack(ref=msg.ref))
-            elif isinstance(msg, pr.StageAnswer):
-                self._presence(msg.room_id)
-                await room_actions.answer_invite(self.runtime.svc, msg.room_id, self.member,
-                                                 msg.accept)
+            else:
+                await self._room_action(msg)
                 self.send_model(pr.Ack(ref=msg.ref))
+
+    async def _room_action(self, msg: Any) -> None:
+        """Member actions inside a room that are one action each (actions/stage, chat)."""
+        assert self.member is not None
+        svc, me = self.runtime.svc, self.member
+        self._presence(msg.room_id)
+        if isinstance(msg, pr.SelfMute):
+            await stage.set_self_muted(svc, msg.room_id, me, msg.muted)
+        elif isinstance(msg, pr.StageAnswer):
+            await stage.answer_invite(svc, msg.room_id, me, msg.accept)
+        elif isinstance(msg, pr.LeaveStage):
+            await stage.move_to_audience(svc, msg.room_id, me, me.id)
+        elif isinstance(msg, pr.Hand):
+            if msg.raised:
+                await stage.raise_hand(svc, msg.room_id, me)
+            else:
+                await stage.lower_hand(svc, msg.room_id, me)
+        elif isinstance(msg, pr.ChatSend):
+            await chat.send(svc, msg.room_id, me, msg.text)
+        elif isinstance(msg, pr.ChatDelete):
+            await chat.delete(svc, msg.room_id, me, msg.message_id)
+        elif isinstance(msg, pr.React):
+            await chat.react(svc, msg.room_id, me, msg.emoji)
+        else:  # pragma: no cover - the union above is exhaustive
+            raise InvalidInput("bad_message", "unknown message")
 
     async def _hello(self, msg: pr.Hello, handshake_token: str | None) -> None:
         if self.state is not ConnState.OPEN:
@@ -297,9 +327,9 @@ class Connection:
             self.rooms.pop(msg.room_id, None)
             self.runtime.release_presence(msg.room_id, self.member.id, self)
             raise
-        mine = snap.member(self.member.id)
-        presence.seat = Seat(mine.role, mine.self_muted, mine.mod_muted,
-                             mine.invited) if mine else None
+        mine = snap.on_stage(self.member.id)
+        presence.seat = Seat(mine.role, mine.self_muted, mine.mod_muted) if mine \
+            else Seat(Role.LISTENER)
         presence.seq = snap.seq
         held, presence.held = presence.held, []
         for envelope, frame in held:
@@ -393,28 +423,19 @@ class Connection:
             presence.seat = None
             self._media_jobs.put_nowait(presence.room_id)
             return
-        if getattr(event, "member_id", None) != me and not (
-                isinstance(event, ev.MemberJoined) and event.member.id == me):
-            return
-        seat = presence.seat
-        if isinstance(event, ev.MemberJoined):
+        if isinstance(event, ev.MemberJoined | ev.RoleChanged) and event.member.id == me:
             m = event.member
-            presence.seat = Seat(m.role, m.self_muted, m.mod_muted, m.invited)
-        elif seat is None:
-            return
-        elif isinstance(event, ev.MemberLeft):
+            presence.seat = Seat(m.role, m.self_muted, m.mod_muted)
+        elif isinstance(event, ev.MuteChanged) and event.member_id == me and presence.seat:
+            presence.seat = Seat(presence.seat.role, event.self_muted, event.mod_muted)
+        elif isinstance(event, ev.MemberLeft | ev.MemberRemoved) and event.member_id == me:
             presence.seat = None
-        elif isinstance(event, ev.RoleChanged):
-            presence.seat = Seat(event.role, False if event.role is Role.LISTENER
-                                 else seat.self_muted,
-                                 False if event.role is Role.LISTENER else seat.mod_muted)
-        elif isinstance(event, ev.MuteChanged):
-            presence.seat = Seat(seat.role, event.self_muted, event.mod_muted, seat.invited)
-        elif isinstance(event, ev.SpeakInvited):
-            presence.seat = Seat(seat.role, seat.self_muted, seat.mod_muted, True)
-        elif isinstance(event, ev.InviteDeclined):
-            presence.seat = Seat(seat.role, seat.self_muted, seat.mod_muted, False)
-        if presence.want_media:
+            presence.ended = True
+            if isinstance(event, ev.MemberRemoved):
+                self.send_model(pr.Left(room_id=presence.room_id, reason="removed"))
+        else:
+            return
+        if presence.want_media or presence.link is not None:
             self._media_jobs.put_nowait(presence.room_id)
 
     # --- media ----------------------------------------------------------------------------

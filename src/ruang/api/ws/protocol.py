@@ -98,13 +98,52 @@ class StageAnswer(_In):
     accept: bool
 
 
+class LeaveStage(_In):
+    """A speaker goes back to the audience by themselves."""
+
+    type: Literal["stage.leave"]
+    room_id: RoomIdField
+
+
+class Hand(_In):
+    type: Literal["hand"]
+    room_id: RoomIdField
+    raised: bool
+
+
+class ChatSend(_In):
+    type: Literal["chat.send"]
+    room_id: RoomIdField
+    text: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class ChatDelete(_In):
+    type: Literal["chat.delete"]
+    room_id: RoomIdField
+    message_id: Annotated[int, Field(ge=1, le=2**62)]
+
+
+class React(_In):
+    type: Literal["react"]
+    room_id: RoomIdField
+    emoji: Annotated[str, Field(min_length=1, max_length=16)]
+
+
+class HallwaySubscribe(_In):
+    """Receive the hallway (live and upcoming rooms for you) now and whenever it changes."""
+
+    type: Literal["hallway.subscribe"]
+    subscribe: bool = True
+
+
 class Ping(_In):
     type: Literal["ping"]
 
 
 ClientMessage = Annotated[
-    Hello | JoinRoom | SyncRoom | LeaveRoom | MediaAnswer | MediaCandidate | MediaRestart | SelfMute
-    | StageAnswer | Ping,
+    Hello | JoinRoom | SyncRoom | LeaveRoom | MediaAnswer | MediaCandidate | MediaRestart
+    | SelfMute | StageAnswer | LeaveStage | Hand | ChatSend | ChatDelete | React
+    | HallwaySubscribe | Ping,
     Field(discriminator="type"),
 ]
 client_message: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -136,7 +175,7 @@ class Snapshot(_Out):
 class Left(_Out):
     type: Literal["room.left"] = "room.left"
     room_id: int
-    reason: Literal["left", "replaced", "ended"]
+    reason: Literal["left", "replaced", "ended", "removed"]
     ref: str | None = None
 
 
@@ -155,6 +194,25 @@ class MediaState(_Out):
     media_id: str | None
     state: str
     error: dict[str, str] | None = None
+
+
+class Speaking(_Out):
+    """Who is talking right now (not sequenced: the latest one wins)."""
+
+    type: Literal["room.speaking"] = "room.speaking"
+    room_id: int
+    speaking: list[int]
+
+
+class HallwayUpdate(_Out):
+    type: Literal["hallway"] = "hallway"
+    live: list[Any]
+    upcoming: list[Any]
+
+
+class NotificationMessage(_Out):
+    type: Literal["notification"] = "notification"
+    notification: Any
 
 
 class Ack(_Out):
@@ -176,6 +234,7 @@ class Pong(_Out):
 
 
 ServerMessage = Annotated[
-    Welcome | Snapshot | Left | MediaOffer | MediaState | Ack | ErrorMessage | Pong,
+    Welcome | Snapshot | Left | MediaOffer | MediaState | Speaking | HallwayUpdate
+    | NotificationMessage | Ack | ErrorMessage | Pong,
     Field(discriminator="type"),
 ]
