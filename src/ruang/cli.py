@@ -742,6 +742,29 @@ def bench_media(listeners: int, real_listeners: int, seconds: float, prebuffer: 
     sys.exit(code)
 
 
+@bench.command("fanout")
+@click.option("--connections", type=int, default=1000, show_default=True,
+              help="WebSocket clients in one room.")
+@click.option("--workers", type=int, default=4, show_default=True,
+              help="Client processes.")
+@click.option("--actions", type=int, default=10, show_default=True,
+              help="Moderator actions timed one at a time.")
+@click.option("--burst", type=int, default=50, show_default=True,
+              help="Moderator actions back to back for throughput.")
+@click.option("--database", default=None, help="SQLAlchemy URL (default: SQLite).")
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON line.")
+@click.option("--write-docs/--no-write-docs", default=False)
+def bench_fanout(connections: int, workers: int, actions: int, burst: int,
+                 database: str | None, as_json: bool, write_docs: bool) -> None:
+    """One room's events to N WebSocket clients: delivery latency and deliveries per
+    server CPU-second."""
+    from ruang.bench import fanout
+
+    sys.exit(fanout.main(connections=connections, workers=workers, actions=actions,
+                         burst=burst, database=database, as_json=as_json,
+                         write_docs=write_docs))
+
+
 @bench.command("wslib")
 @click.option("--connections", default="1000,10000", show_default=True)
 @click.option("--servers", default="fastapi,websockets,picows", show_default=True)

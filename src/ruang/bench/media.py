@@ -25,10 +25,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing as mp
-import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ruang import netns
-from ruang.bench import report
+from ruang.bench import report, setup
 from ruang.client.api import RuangClient
 from ruang.client.audio import (
     FRAME,
@@ -229,70 +226,18 @@ class Workers:
 
 
 async def _seed(db_url: str, real: int, light: int) -> tuple[dict[str, str], int]:
-    """Members with ready-made session tokens, and the room (no logins to pay for)."""
-    import datetime as dt
-
-    from argon2 import PasswordHasher
-
-    from ruang.actions.members import TOKEN_PREFIX, hash_token
-    from ruang.storage.db import Database
-    from ruang.storage.models import AuthSession, Member, Room, utcnow
-
-    db = Database(db_url)
-    await db.migrate()
-    pw = PasswordHasher().hash(secrets.token_hex(8))
-    names = ["speaker", *[f"real{i}" for i in range(real * 8)],
-             *[f"light{i}" for i in range(light)]]
-    tokens: dict[str, str] = {}
-    async with db.transaction() as s:
-        members = [Member(username=n, username_key=n, display_name=n, password_hash=pw)
-                   for n in names]
-        s.add_all(members)
-        await s.flush()
-        for m in members:
-            tok = TOKEN_PREFIX + secrets.token_urlsafe(32)
-            tokens[m.username] = tok
-            s.add(AuthSession(member_id=m.id, token_hash=hash_token(tok),
-                              expires_at=utcnow() + dt.timedelta(days=1)))
-        room = Room(title="bench", description="", host_id=members[0].id, state="live", seq=0)
-        s.add(room)
-    await db.dispose()
-    return tokens, room.id
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _spawn_server(data: Path, db_url: str, prebuffer: int,
-                  event_loops: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = dict(os.environ, RUANG_DATA_DIR=str(data), RUANG_DATABASE_URL=db_url,
-               RUANG_PORT=str(port), RUANG_AUDIO_PREBUFFER=str(prebuffer),
-               RUANG_JANUS_EVENT_LOOPS=str(event_loops), RUANG_LOG_LEVEL="WARNING",
-               RUANG_LOG_FORMAT="json")
-    with open(data / "server.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "ruang.cli", "serve"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-    return proc, f"http://127.0.0.1:{port}"
+    return await setup.seed(db_url, ["speaker", *[f"real{i}" for i in range(real * 8)],
+                                     *[f"light{i}" for i in range(light)]])
 
 
 async def _start_server(data: Path, db_url: str, prebuffer: int,
                         event_loops: int) -> tuple[subprocess.Popen[bytes], str, int]:
     """The server as a child process, once its media is up; also Janus's pid."""
-    proc, url = await asyncio.to_thread(_spawn_server, data, db_url, prebuffer, event_loops)
-    async with RuangClient(url) as probe:
-        for _ in range(300):
-            await asyncio.sleep(0.1)
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited; see {data / 'server.log'}")
-            with contextlib.suppress(Exception):
-                health = await probe.health()
-                if health["media"].get("janus") == "up":
-                    return proc, url, int(health["media"]["process"]["pid"])
-    raise RuntimeError("server did not become ready")
+    proc, url, health = await setup.start_server(
+        data, {"RUANG_DATABASE_URL": db_url, "RUANG_AUDIO_PREBUFFER": str(prebuffer),
+               "RUANG_JANUS_EVENT_LOOPS": str(event_loops)},
+        ready=lambda h: h["media"].get("janus") == "up")
+    return proc, url, int(health["media"]["process"]["pid"])
 
 
 # --- the run --------------------------------------------------------------------------------
