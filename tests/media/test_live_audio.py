@@ -332,3 +332,30 @@ async def test_active_speaker_follows_who_really_talks(media_live) -> None:
     finally:
         await host.close()
         await listener.close()
+
+
+async def test_a_removed_member_hears_nothing_more_and_cannot_rejoin(media_live) -> None:
+    host = await _member(media_live, "host", tone=440)
+    guest = await _member(media_live, "guest", tone=660)
+    listener = await _member(media_live, "listener")
+    try:
+        room = await host.client.create_room("House rules")
+        await host.join(room["id"])
+        await listener.join(room["id"])
+        session = await guest.join(room["id"], on_invite="accept")
+        await host.client.stage(room["id"], "invite", "guest")
+        await session.wait_for(lambda s: s.me is not None and s.me.role is Role.SPEAKER)
+        await _settle(2.5)
+        assert _heard(_last(listener.recorder, 1.5), 660)
+
+        await host.client.stage(room["id"], "remove", "guest")
+        await session.wait_for(lambda s: s.left == "removed")
+        await _settle(2.0)
+        assert not _heard(_last(listener.recorder, 1.5), 660), "the removed speaker is heard"
+        assert guest.media._pc is None, "the removed member's media was not closed"
+        with pytest.raises(ApiError) as refused:
+            await guest.join(room["id"])
+        assert refused.value.code == "removed_from_room"
+    finally:
+        for p in (host, guest, listener):
+            await p.close()

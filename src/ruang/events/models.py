@@ -222,6 +222,15 @@ class RoomEventEnvelope(_Model):
     event: RoomEvent
 
 
+def subject_of(event: RoomEvent) -> int | None:
+    """The member an event is about, or None for events about the whole room."""
+    member = getattr(event, "member", None)
+    if member is not None:
+        return int(member.id)
+    member_id = getattr(event, "member_id", None)
+    return int(member_id) if member_id is not None else None
+
+
 class SequenceGap(Exception):
     """An event does not follow the snapshot it is applied to."""
 

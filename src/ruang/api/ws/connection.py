@@ -416,8 +416,11 @@ class Connection:
             return
         presence.seq = envelope.seq
         self.send(frame)
+        # The hot path ends here for most deliveries: the event is about someone else.
         event = envelope.event
         me = self.member.id if self.member else None
+        if ev.subject_of(event) != me and event.type != "room_ended":
+            return
         if isinstance(event, ev.RoomEnded):
             presence.ended = True
             presence.seat = None
