@@ -22,7 +22,7 @@ Tree::
     │                             not_a_speaker, stale_media, replaced, no_invites_left,
     │                             invite_used, invite_expired, already_member,
     │                             already_resolved, hand_not_raised, hands_off,
-    │                             room_not_started
+    │                             room_not_started, already_invited
     ├── TooLarge            413  avatar_too_large
     ├── UnsupportedMedia    415  avatar_unsupported_format
     ├── RateLimited         429  rate_limited (with retry_after seconds)
@@ -82,7 +82,7 @@ class Conflict(RuangError):
                        "not_a_speaker", "stale_media", "replaced", "no_invites_left",
                        "invite_used", "invite_expired", "already_member",
                        "already_resolved", "hand_not_raised", "hands_off",
-                       "room_not_started"})
+                       "room_not_started", "already_invited"})
 
 
 class TooLarge(RuangError):

@@ -10,7 +10,7 @@ import itertools
 import pytest
 
 from ruang import errors
-from ruang.actions.rooms import _deny
+from ruang.actions.rooms import deny
 from ruang.domain import rooms as rules
 from ruang.errors import ALL_ERRORS, RuangError, all_codes
 
@@ -69,13 +69,23 @@ def test_unknown_codes_are_refused() -> None:
 
 
 def _all_denials() -> dict[str, rules.Denial]:
-    seats = [None, rules.Seat(rules.Role.LISTENER), rules.Seat(rules.Role.LISTENER, invited=True),
-             rules.Seat(rules.Role.SPEAKER), rules.Seat(rules.Role.SPEAKER, mod_muted=True),
-             rules.Seat(rules.Role.MODERATOR)]
+    """Every denial the room rules can give: each action, for every seat, target, block state
+    and room setting, and every way a member can be kept out of a room."""
+    Role = rules.Role
+    seats = [None, rules.Seat(Role.LISTENER), rules.Seat(Role.LISTENER, invited=True),
+             rules.Seat(Role.LISTENER, hand_raised=True), rules.Seat(Role.SPEAKER),
+             rules.Seat(Role.SPEAKER, mod_muted=True), rules.Seat(Role.MODERATOR)]
+    rooms = [rules.RoomFacts(hands, mode) for hands in (True, False) for mode in rules.ChatMode]
     found: dict[str, rules.Denial] = {}
-    for action, actor, target, is_self in itertools.product(rules.Action, seats, seats,
-                                                            (False, True)):
-        denial = rules.decide(action, actor, target, is_self=is_self)
+    for action, actor, target, is_self, room, blocked in itertools.product(
+            rules.Action, seats, seats, (False, True), rooms, (False, True)):
+        denial = rules.decide(action, actor, target, is_self=is_self, room=room,
+                              blocked=blocked)
+        if denial is not None:
+            found.setdefault(denial.code, denial)
+    for state, kind, *flags in itertools.product(rules.RoomState, rules.RoomKind,
+                                                 *[(False, True)] * 5):
+        denial = rules.may_join(rules.JoinFacts(state, kind, *flags))
         if denial is not None:
             found.setdefault(denial.code, denial)
     return found
@@ -83,11 +93,16 @@ def _all_denials() -> dict[str, rules.Denial]:
 
 def test_every_permission_denial_is_a_known_code_with_its_status() -> None:
     denials = _all_denials()
-    assert set(denials) == {"not_in_room", "not_a_moderator", "member_not_found", "forbidden",
-                            "already_on_stage", "not_a_speaker", "not_on_stage", "not_invited",
-                            "muted_by_moderator"}
+    assert set(denials) == {
+        # decide()
+        "not_in_room", "not_a_moderator", "member_not_found", "forbidden", "already_on_stage",
+        "not_a_speaker", "not_on_stage", "not_invited", "already_invited",
+        "muted_by_moderator", "blocked", "hand_not_raised", "hands_off", "chat_off",
+        "chat_speakers_only",
+        # may_join()
+        "room_ended", "room_not_started", "removed_from_room", "not_following", "room_closed"}
     for code, denial in denials.items():
-        err = _deny(denial)
+        err = deny(denial)
         assert isinstance(err, RuangError)
         assert (err.code, err.status) == (code, all_codes()[code])
         assert err.message == denial.message

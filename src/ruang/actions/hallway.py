@@ -95,6 +95,7 @@ class Viewer:
     interests: frozenset[str]
     invited_to: frozenset[int]   # closed rooms the member is on the list of
     rsvped: frozenset[int]
+    removed_from: frozenset[int] = frozenset()  # rooms a moderator removed the member from
 
 
 def _person(m: Member) -> Person:
@@ -127,7 +128,7 @@ async def load_candidates(svc: Services) -> Candidates:
         rsvps = dict((await s.execute(
             select(RoomRsvp.room_id, func.count()).where(
                 RoomRsvp.room_id.in_([r.id for r in upcoming])).group_by(RoomRsvp.room_id))
-        ).tuples().all()) if upcoming else {}
+        ).all()) if upcoming else {}
         host_ids = {h for hs in hosts.values() for h in hs} | {r.host_id for r in rooms}
         people = {m.id: _person(m) for m in (await s.execute(
             select(Member).where(Member.id.in_(host_ids)))).scalars()}
@@ -153,9 +154,13 @@ async def load_viewer(svc: Services, member: MemberInfo) -> Viewer:
             RoomInvitee.member_id == member.id))).scalars())
         rsvped = frozenset((await s.execute(select(RoomRsvp.room_id).where(
             RoomRsvp.member_id == member.id))).scalars())
+        removed = frozenset((await s.execute(
+            select(RoomMember.room_id).join(Room, Room.id == RoomMember.room_id).where(
+                RoomMember.member_id == member.id, RoomMember.removed_at.is_not(None),
+                Room.state == RoomState.LIVE.value))).scalars())
     return Viewer(member.id, following, blocked,
                   frozenset(t.casefold() for t in (me.interests if me else []) or []),
-                  invited, rsvped)
+                  invited, rsvped, removed)
 
 
 def _visible(c: Candidate, v: Viewer) -> bool:
@@ -164,7 +169,7 @@ def _visible(c: Candidate, v: Viewer) -> bool:
     facts = JoinFacts(
         state=RoomState(c.room.state), kind=RoomKind(c.room.kind),
         is_host=v.member_id in c.hosts, follows_a_host=bool(authorities & v.following),
-        invited_to_room=c.room.id in v.invited_to,
+        invited_to_room=c.room.id in v.invited_to, removed=c.room.id in v.removed_from,
         # Either way: the hallway hides rooms of members I blocked as well.
         blocked_by_host=bool(authorities & v.blocked_either_way))
     return rules.may_see(facts)

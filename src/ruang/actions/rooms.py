@@ -124,6 +124,8 @@ async def room_write(svc: Services, room_id: int, *,
         tx = RoomTx(s, room)
         yield tx
     await svc.publish(tx.envelopes)
+    if any(isinstance(e.event, ev.RoleChanged | ev.MemberRemoved) for e in tx.envelopes):
+        svc.audience_dirty(room_id)  # someone went on or off stage, or out of the room
     if any(isinstance(e.event, ev.RoomEnded | ev.RoomStarted | ev.MemberJoined
                       | ev.MemberLeft | ev.RoleChanged | ev.AudienceChanged)
            for e in tx.envelopes):
@@ -280,7 +282,7 @@ async def _members_by_name(s: AsyncSession, names: list[str], what: str,
     if not keys:
         return []
     found = dict((await s.execute(select(Member.username_key, Member.id).where(
-        Member.username_key.in_(keys), Member.status == "active"))).tuples().all())
+        Member.username_key.in_(keys), Member.status == "active"))).all())
     missing = [k for k in keys if k not in found]
     if missing:
         raise NotFound("member_not_found", f"no member @{missing[0]}")
@@ -408,14 +410,15 @@ async def join_room(svc: Services, room_id: int, member: MemberInfo) -> None:
             raise deny(denial)
         is_host = member.id in await host_ids(tx.session, tx.room)
         role = Role.MODERATOR if is_host else Role.LISTENER
+        tx.room.joins += 1
         if row is None:
             row = RoomMember(room_id=room_id, member_id=member.id, role=role.value,
-                             join_seq=tx.next_seq)
+                             join_seq=tx.room.joins)
             tx.session.add(row)
         else:
             row.role = role.value
             row.left_at = None
-            row.join_seq = tx.next_seq
+            row.join_seq = tx.room.joins
         row.disconnected_at = None
         row.self_muted = row.mod_muted = False
         row.hand_seq = row.invite_seq = None
@@ -605,17 +608,34 @@ class RoomDetail(BaseModel):
     you: You
 
 
-async def room_detail(svc: Services, member: MemberInfo, room_id: int) -> RoomDetail:
+async def _visible_room(s: AsyncSession, member: MemberInfo,
+                        room_id: int) -> tuple[Room, RoomMember | None]:
+    """The room and the member's present seat in it, if the member may see the room: they
+    are in it, it has ended, it shows in their hallway, or they are an administrator. Anyone
+    else learns nothing, not even that it exists."""
     check_id(room_id)
+    room = await s.get(Room, room_id)
+    if room is None:
+        raise NotFound("room_not_found", f"no room {room_id}")
+    row = await s.get(RoomMember, (room_id, member.id))
+    if row is not None and row.left_at is not None:
+        row = None
+    if row is None and room.state != RoomState.ENDED and \
+            not await visible_to(s, room, member.id) and not member.is_admin:
+        raise NotFound("room_not_found", f"no room {room_id}")
+    return room, row
+
+
+async def ensure_visible(svc: Services, member: MemberInfo, room_id: int) -> None:
+    """Raise room_not_found unless the member may see this room (see _visible_room)."""
     async with svc.db.read() as s:
-        room = await s.get(Room, room_id)
-        if room is None:
-            raise NotFound("room_not_found", f"no room {room_id}")
-        row = await s.get(RoomMember, (room_id, member.id))
-        present = row is not None and row.left_at is None
-        if not present and room.state != RoomState.ENDED and \
-                not await visible_to(s, room, member.id) and not member.is_admin:
-            raise NotFound("room_not_found", f"no room {room_id}")
+        await _visible_room(s, member, room_id)
+
+
+async def room_detail(svc: Services, member: MemberInfo, room_id: int) -> RoomDetail:
+    async with svc.db.read() as s:
+        room, row = await _visible_room(s, member, room_id)
+        present = row is not None
         snap = await build_snapshot(s, room)
         mine = seat(row) if present else None
         listed = [m.id for m in (*snap.stage, *snap.hands, *snap.invited) if m.id != member.id]

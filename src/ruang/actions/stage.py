@@ -82,7 +82,6 @@ async def move_to_audience(svc: Services, room_id: int, actor: MemberInfo,
         tx.emit(ev.RoleChanged(member=await tx.view(target),
                                by=None if actor.id == target_id else actor.id))
         await hand_over(tx)
-    svc.audience_dirty(room_id)
 
 
 async def make_moderator(svc: Services, room_id: int, actor: MemberInfo,
@@ -119,7 +118,7 @@ async def remove_member(svc: Services, room_id: int, actor: MemberInfo, target_i
     async with room_write(svc, room_id) as tx:
         target = await _targeted(tx, Action.REMOVE, actor, target_id)
         await leave_tx(tx, target, "removed", removed_by=actor.id)
-    svc.audience_dirty(room_id)
+    svc.on_social_changed(target_id)  # the room leaves their hallway
 
 
 async def raise_hand(svc: Services, room_id: int, member: MemberInfo) -> None:

@@ -119,7 +119,7 @@ async def audience(room_id: PathId, svc: ServicesDep, member: CurrentMember,
                    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
                    limit: Annotated[int, Query(ge=1, le=500)] = 100,
                    ) -> room_actions.AudiencePage:
-    await room_actions.room_detail(svc, member, room_id)  # visibility
+    await room_actions.ensure_visible(svc, member, room_id)
     return await room_actions.audience(svc, room_id, after=after, limit=limit)
 
 
@@ -127,7 +127,7 @@ async def audience(room_id: PathId, svc: ServicesDep, member: CurrentMember,
 async def chat_history(room_id: PathId, svc: ServicesDep, member: CurrentMember,
                        before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50) -> chat.ChatPage:
-    await room_actions.room_detail(svc, member, room_id)  # visibility
+    await room_actions.ensure_visible(svc, member, room_id)
     return await chat.history(svc, room_id, before=before, limit=limit)
 
 
@@ -159,6 +159,7 @@ async def hands(room_id: PathId, body: HandsIn, svc: ServicesDep,
             tags=["rooms"], summary="The people you follow who are in this room now")
 async def room_following(room_id: PathId, svc: ServicesDep,
                          member: CurrentMember) -> list[social.MemberCard]:
+    await room_actions.ensure_visible(svc, member, room_id)
     return await social.followed_in_room(svc, member, room_id)
 
 

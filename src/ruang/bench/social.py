@@ -522,15 +522,20 @@ async def load(t: Target, g: Graph, p: Profiles, rng: np.random.Generator,
             ids = room_audience(g, rng, size)
             rooms.append(ids)
             at = _dt(int(g.member_created[-1]))
+            # As the app leaves a live room: its host on stage (stage_seq), the others in
+            # the audience (counted, not listed), one join_seq each in joining order.
             await conn.execute(
-                "INSERT INTO rooms (id, title, description, host_id, state, seq, created_at) "
-                "VALUES ($1, $2, '', $3, 'live', $4, $5)", k + 1, f"Bench room {k + 1}",
-                ids[0], len(ids), at)
+                "INSERT INTO rooms (id, title, description, host_id, state, seq, created_at, "
+                "started_at, audience_count, joins) "
+                "VALUES ($1, $2, '', $3, 'live', $4, $5, $5, $6, $4)",
+                k + 1, f"Bench room {k + 1}", ids[0], len(ids), at, len(ids) - 1)
+            await conn.execute("INSERT INTO room_hosts (room_id, member_id) VALUES ($1, $2)",
+                               k + 1, ids[0])
             await conn.copy_records_to_table(
                 "room_members", columns=["room_id", "member_id", "role", "self_muted",
-                                         "mod_muted", "invited", "join_seq", "joined_at"],
+                                         "mod_muted", "join_seq", "stage_seq", "joined_at"],
                 records=[(k + 1, mid, "moderator" if j == 0 else "listener", False, False,
-                          False, j + 1, at) for j, mid in enumerate(ids)])
+                          j + 1, 1 if j == 0 else None, at) for j, mid in enumerate(ids)])
         await conn.execute("SELECT setval('rooms_id_seq', $1)", ROOMS)
         phases["rooms"] = time.monotonic() - t0
         await conn.execute("RESET session_replication_role")

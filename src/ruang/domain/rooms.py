@@ -229,7 +229,7 @@ def _raise_hand(actor: Seat | None, target: Seat | None, is_self: bool, room: Ro
     if not room.hands_enabled:
         return Denial("hands_off", "the moderators turned raised hands off")
     if actor.invited:
-        return Denial("not_invited", "you are already invited to speak: accept or decline")
+        return Denial("already_invited", "you are already invited to speak: accept or decline")
     return None
 
 

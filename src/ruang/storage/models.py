@@ -330,13 +330,16 @@ class Room(Base):
     audience_count: Mapped[int] = mapped_column(Integer, default=0)
     # Since when nobody moderates (the room ends after a grace period unless one returns).
     orphaned_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # How many times a member entered the room: numbers each entry (room_members.join_seq).
+    joins: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class RoomMember(Base):
     """A member's place in a room: present while left_at is null."""
 
     __tablename__ = "room_members"
-    __table_args__ = (Index("ix_room_members_member", "member_id", "left_at"),)
+    __table_args__ = (Index("ix_room_members_member", "member_id", "left_at"),
+                      Index("ix_room_members_room_join", "room_id", "join_seq", unique=True))
 
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"),
                                          primary_key=True)
@@ -345,9 +348,10 @@ class RoomMember(Base):
     role: Mapped[str] = mapped_column(String(16))
     self_muted: Mapped[bool] = mapped_column(Boolean, default=False)
     mod_muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The room's entry count when the member (last) came in: the audience's order.
+    join_seq: Mapped[int] = mapped_column(BigInteger)
     # Room sequence numbers of the events that put the member in a snapshot list; they order
     # the lists the same way in a fresh snapshot as in a replay of events.
-    join_seq: Mapped[int] = mapped_column(BigInteger)
     stage_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
     hand_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
     invite_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
