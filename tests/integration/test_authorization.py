@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from ruang.actions import moderation, onboarding
+from ruang.actions import chat, moderation, onboarding
 from ruang.actions import rooms as room_actions
 from ruang.app import create_app
 from ruang.client.api import ApiError
@@ -96,6 +96,19 @@ POLICY: dict[tuple[str, str], tuple[str, int]] = {
     ("GET", "/api/v1/rooms/{room_id}"): (MEMBER, 200),
     ("POST", "/api/v1/rooms/{room_id}/end"): (MEMBER, 204),
     ("POST", "/api/v1/rooms/{room_id}/stage/{action}"): (MEMBER, 204),
+    ("GET", "/api/v1/hallway"): (MEMBER, 200),
+    ("GET", "/api/v1/notifications"): (MEMBER, 200),
+    ("POST", "/api/v1/notifications/read"): (MEMBER, 200),
+    ("GET", "/api/v1/rooms/{room_id}/audience"): (MEMBER, 200),
+    ("GET", "/api/v1/rooms/{room_id}/chat"): (MEMBER, 200),
+    ("DELETE", "/api/v1/rooms/{room_id}/chat/{message_id}"): (MEMBER, 204),
+    ("POST", "/api/v1/rooms/{room_id}/chat-mode"): (MEMBER, 204),
+    ("POST", "/api/v1/rooms/{room_id}/hands"): (MEMBER, 204),
+    ("POST", "/api/v1/rooms/{room_id}/start"): (MEMBER, 204),
+    ("GET", "/api/v1/rooms/{room_id}/event"): (MEMBER, 200),
+    ("GET", "/api/v1/rooms/{room_id}/event.ics"): (MEMBER, 200),
+    ("POST", "/api/v1/rooms/{room_id}/rsvp"): (MEMBER, 200),
+    ("DELETE", "/api/v1/rooms/{room_id}/rsvp"): (MEMBER, 200),
     # Last: it ends every session of the caller (the walk logs them in again afterwards).
     ("POST", "/api/v1/auth/logout-everywhere"): (MEMBER, 204),
 }
@@ -107,6 +120,18 @@ EXCEPTIONS: dict[tuple[str, str], dict[str, tuple[int, str]]] = {
     # Banned and suspended members prove who they are, and are refused.
     ("POST", "/api/v1/auth/login"): {"banned": (403, "account_banned"),
                                      "suspended": (403, "account_suspended")},
+    # The target's rooms are not for someone the target blocked: they do not exist for them.
+    ("GET", "/api/v1/rooms/{room_id}"): {"blocked": (404, "room_not_found")},
+    ("GET", "/api/v1/rooms/{room_id}/following"): {"blocked": (404, "room_not_found")},
+    ("GET", "/api/v1/rooms/{room_id}/audience"): {"blocked": (404, "room_not_found")},
+    ("GET", "/api/v1/rooms/{room_id}/chat"): {"blocked": (404, "room_not_found")},
+    # Nor can they moderate in one (they are not let in; test_room_life covers the block
+    # between a moderator and the member they invite).
+    ("POST", "/api/v1/rooms/{room_id}/stage/{action}"): {"blocked": (403, "not_in_room")},
+    ("GET", "/api/v1/rooms/{room_id}/event"): {"blocked": (404, "room_not_found")},
+    ("GET", "/api/v1/rooms/{room_id}/event.ics"): {"blocked": (404, "room_not_found")},
+    ("POST", "/api/v1/rooms/{room_id}/rsvp"): {"blocked": (404, "room_not_found")},
+    ("DELETE", "/api/v1/rooms/{room_id}/rsvp"): {"blocked": (404, "room_not_found")},
 }
 
 # Calling a route that ends the caller's session uses a session of its own.
@@ -167,6 +192,8 @@ class World:
     clients: dict[str, Client]
     target: Client
     target_room: int
+    target_event: int  # a scheduled room of the target's
+    soon: str  # a time to schedule rooms at
     avatar_url: str
     status_token: str
     lookup_token: str
@@ -260,6 +287,35 @@ async def _end_room(world: World, role: str, allowed: bool) -> Request:
     return Request(f"/api/v1/rooms/{room_id}/end")
 
 
+async def _own_room_path(world: World, role: str, allowed: bool, tail: str,
+                         **kwargs: Any) -> Request:
+    room_id = await world.own_room(role) if allowed else world.target_room
+    return Request(f"/api/v1/rooms/{room_id}/{tail}", kwargs)
+
+
+async def _delete_chat(world: World, role: str, allowed: bool) -> Request:
+    if not allowed:
+        return Request(f"/api/v1/rooms/{world.target_room}/chat/1")
+    room_id = await world.own_room(role)
+    message_id = await chat.send(world.kit.svc, room_id, await world.kit.info(ACCOUNT[role]),
+                                 "to be deleted")
+    return Request(f"/api/v1/rooms/{room_id}/chat/{message_id}")
+
+
+async def _start(world: World, role: str, allowed: bool) -> Request:
+    if not allowed:
+        return Request(f"/api/v1/rooms/{world.target_event}/start")
+    room = await world.client(role).ok("POST", "/api/v1/rooms", status=201, json={
+        "title": f"{role}'s event", "scheduled_for": world.soon})
+    return Request(f"/api/v1/rooms/{room['id']}/start")
+
+
+def _event(tail: str) -> Build:
+    async def build(world: World, role: str, allowed: bool) -> Request:
+        return Request(f"/api/v1/rooms/{world.target_event}/{tail}")
+    return build
+
+
 async def _stage(world: World, role: str, allowed: bool) -> Request:
     room_id = await world.own_room(role, with_target=True) if allowed else world.target_room
     return Request(f"/api/v1/rooms/{room_id}/stage/invite", {"json": {"member": "@target"}})
@@ -273,6 +329,10 @@ def _per_role(path: str, make: Callable[[str], dict[str, Any]]) -> Build:
 
 async def _avatar(world: World, role: str, allowed: bool) -> Request:
     return Request(world.avatar_url)
+
+
+async def _event_free(world: World, tail: str) -> Request:
+    return Request(f"/api/v1/rooms/{world.target_room}/{tail}")
 
 
 async def _target_room(world: World, role: str, allowed: bool) -> Request:
@@ -368,6 +428,21 @@ REQUESTS: dict[tuple[str, str], Build] = {
     ("GET", "/api/v1/rooms/{room_id}"): _target_room,
     ("POST", "/api/v1/rooms/{room_id}/end"): _end_room,
     ("POST", "/api/v1/rooms/{room_id}/stage/{action}"): _stage,
+    ("GET", "/api/v1/hallway"): fixed("/api/v1/hallway"),
+    ("GET", "/api/v1/notifications"): fixed("/api/v1/notifications"),
+    ("POST", "/api/v1/notifications/read"): fixed("/api/v1/notifications/read", json={}),
+    ("GET", "/api/v1/rooms/{room_id}/audience"): lambda w, r, a: _event_free(w, "audience"),
+    ("GET", "/api/v1/rooms/{room_id}/chat"): lambda w, r, a: _event_free(w, "chat"),
+    ("DELETE", "/api/v1/rooms/{room_id}/chat/{message_id}"): _delete_chat,
+    ("POST", "/api/v1/rooms/{room_id}/chat-mode"):
+        lambda w, r, a: _own_room_path(w, r, a, "chat-mode", json={"mode": "speakers"}),
+    ("POST", "/api/v1/rooms/{room_id}/hands"):
+        lambda w, r, a: _own_room_path(w, r, a, "hands", json={"enabled": False}),
+    ("POST", "/api/v1/rooms/{room_id}/start"): _start,
+    ("GET", "/api/v1/rooms/{room_id}/event"): _event("event"),
+    ("GET", "/api/v1/rooms/{room_id}/event.ics"): _event("event.ics"),
+    ("POST", "/api/v1/rooms/{room_id}/rsvp"): _event("rsvp"),
+    ("DELETE", "/api/v1/rooms/{room_id}/rsvp"): _event("rsvp"),
     ("POST", "/api/v1/auth/logout-everywhere"):
         lambda w, r, a: _own_session("/api/v1/auth/logout-everywhere", w, r, a),
 }
@@ -393,6 +468,9 @@ async def make_world(kit: Kit) -> World:
     await target.ok("POST", "/api/v1/members/blocked/block", status=204)
     avatar = await target.ok("PUT", "/api/v1/me/avatar", **avatar_file(png()))
     room = await target.ok("POST", "/api/v1/rooms", status=201, json={"title": "Target's"})
+    soon = (utcnow() + dt.timedelta(days=1)).isoformat()
+    event = await target.ok("POST", "/api/v1/rooms", status=201,
+                            json={"title": "Target's event", "scheduled_for": soon})
 
     # Single-use tokens, one per caller: invitations, password resets, address changes.
     tokens: dict[str, dict[str, str]] = {role: {} for role in ROLES}
@@ -432,6 +510,7 @@ async def make_world(kit: Kit) -> World:
     await moderation.sanction(svc, admin_info, "suspended", "suspend", days=3, reason="walk")
 
     return World(kit=kit, clients=clients, target=target, target_room=room["id"],
+                 target_event=event["id"], soon=soon,
                  avatar_url=avatar["avatar_url"],
                  status_token=await kit.link_token("friend-member@example.org", "waitlist"),
                  lookup_token=await kit.link_token("look@example.org", "invite"),
@@ -542,7 +621,7 @@ def _hostile(path: str) -> str:
     """The path with every numeric id out of any table's range."""
     huge = str(2**64)
     for name in ("{session_id}", "{key_id}", "{entry_id}", "{invite_id}", "{report_id}",
-                 "{room_id}"):
+                 "{room_id}", "{message_id}"):
         path = path.replace(name, huge)
     return (path.replace("{ref}", "target").replace("{action}", "invite")
             .replace("{avatar_id}", "1-0123456789abcdef"))

@@ -335,7 +335,10 @@ async def test_the_admin_report_queue(kit: Kit) -> None:
         others: list[tuple[str, dict[str, Any]]] = []
         mine: list[tuple[str, dict[str, Any]]] = []
         host_session = await room_session(reporter, room["id"], others, opened)
-        await room_session(bully, room["id"], mine, opened)
+        bully_session = await room_session(bully, room["id"], mine, opened)
+        await reporter.stage(room["id"], "invite", "bully")  # on stage: seen by everyone
+        await bully_session.wait_for(lambda s: s.invited)
+        await bully_session.answer_invite(True)
         await host_session.wait_for(lambda s: s.snapshot is not None
                                     and s.snapshot.member(bully.id or 0) is not None)
         await admin.fails("POST", f"/api/v1/admin/reports/{suspend['id']}/resolve", 400,
@@ -349,7 +352,8 @@ async def test_the_admin_report_queue(kit: Kit) -> None:
         assert ("member_left", {"type": "member_left", "member_id": bully.id,
                                 "reason": "left"}) in others
         snapshot = (await reporter.get(f"/api/v1/rooms/{room['id']}"))["snapshot"]
-        assert [m["username"] for m in snapshot["members"]] == ["reporter"]
+        assert [m["username"] for m in snapshot["stage"]] == ["reporter"]
+        assert snapshot["audience_count"] == 0
     finally:
         for rt in opened:
             await rt.close()

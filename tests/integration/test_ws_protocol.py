@@ -64,6 +64,27 @@ async def fresh(client: RuangClient, room_id: int) -> RoomSnapshot:
     return RoomSnapshot.model_validate((await client.get_room(room_id))["snapshot"])
 
 
+async def settled(conn: RawWS, client: RuangClient, room_id: int,
+                  audience: int) -> RoomSnapshot:
+    """Wait until the room announced this audience size and the connection has every event
+    up to now; returns the room as the server has it."""
+    for _ in range(500):
+        snap = await fresh(client, room_id)
+        if snap.audience_count == audience:
+            await conn.wait_seq(room_id, snap.seq)
+            return snap
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the audience of room {room_id} never reached {audience}")
+
+
+async def on_stage(moderator: RuangClient, conn: RawWS, who: RuangClient,
+                   room_id: int) -> None:
+    """The moderator invites a listener on stage, and the listener accepts."""
+    await moderator.stage(room_id, "invite", who.member["username"])
+    answer = await conn.request({"type": "stage.answer", "room_id": room_id, "accept": True})
+    assert answer["type"] == "ack"
+
+
 def snapshot_of(conn: RawWS, room_id: int) -> RoomSnapshot:
     """What this connection knows of the room: its snapshot plus the events after it."""
     snaps = [f for f in conn.frames if f.get("type") == "room.snapshot"
@@ -314,8 +335,7 @@ async def test_a_second_connection_replaces_the_first(live, member, ws) -> None:
     await first.join(rid)
     b = await ws(bob)
     await b.join(rid)
-    await first.wait_seq(rid, 2)
-    seq_before = (await fresh(alice, rid)).seq
+    seq_before = (await settled(first, alice, rid, audience=1)).seq
 
     second = await ws(alice)
     assert (await second.join(rid))["type"] == "room.snapshot"
@@ -338,7 +358,7 @@ async def test_a_second_connection_replaces_the_first(live, member, ws) -> None:
                                                "mute_changed"]
     assert snapshot_of(second, rid) == await fresh(bob, rid)
     assert snapshot_of(b, rid) == await fresh(bob, rid)
-    assert all(m.connected for m in (await fresh(bob, rid)).members)
+    assert all(m.connected for m in (await fresh(bob, rid)).stage)
 
     # The first connection no longer follows the room, but it still works.
     assert len(first.events(rid)) == first_events
@@ -352,7 +372,7 @@ async def test_a_second_connection_replaces_the_first(live, member, ws) -> None:
     assert refused.value.code == "already_on_stage"
     snap = await fresh(bob, rid)
     assert snap.seq == end
-    assert all(m.connected for m in snap.members)
+    assert [m.connected for m in snap.stage] == [True, True]
 
 
 async def test_reconnect_replays_exactly_the_missed_events(live, member, ws) -> None:
@@ -366,19 +386,13 @@ async def test_reconnect_replays_exactly_the_missed_events(live, member, ws) -> 
     await b.join(rid)
     c1 = await ws(carol)
     await c1.join(rid)
-    await c1.wait_seq(rid, 3)
+    await settled(c1, alice, rid, audience=2)
     carol_knows = snapshot_of(c1, rid)
     assert carol_knows == await fresh(carol, rid)
 
-    await c1.close()  # a dropped connection, not a leave
-    await a.wait_frame(lambda f: f.get("type") == "room.event"
-                       and f["event"] == {"type": "presence_changed",
-                                          "member_id": carol.member["id"],
-                                          "connected": False})
+    await c1.close()  # a dropped connection, not a leave: carol keeps her place, quietly
     # While carol is away, the stage changes.
-    await alice.stage(rid, "invite", "bob")
-    assert (await b.request({"type": "stage.answer", "room_id": rid, "accept": True})
-            )["type"] == "ack"
+    await on_stage(alice, b, bob, rid)
     await alice.stage(rid, "mute", "bob")
     await alice.stage(rid, "unmute", "bob")
 
@@ -394,23 +408,25 @@ async def test_reconnect_replays_exactly_the_missed_events(live, member, ws) -> 
                                "since_seq": carol_knows.seq})
     assert answer["type"] == "ack"  # a replay, not a snapshot
     await talking
-    final = await fresh(alice, rid)
-    await c2.wait_seq(rid, final.seq)
+    final = await settled(c2, alice, rid, audience=1)
 
     got = c2.events(rid)
     assert [f["seq"] for f in got] == list(range(carol_knows.seq + 1, final.seq + 1))
     assert not [f for f in c2.frames if f.get("type") == "room.snapshot"]
-    types = event_types(got)
-    # What happened while carol was away, then her return and bob's muting, interleaved.
-    assert types[:5] == ["presence_changed", "speak_invited", "role_changed", "mute_changed",
-                         "mute_changed"]
-    assert types.count("presence_changed") == 2
+    # What happened while carol was away, then bob's muting (the audience count, announced
+    # every two seconds, falls somewhere in between).
+    types = [t for t in event_types(got) if t != "audience_changed"]
+    assert types[:4] == ["speak_invited", "role_changed", "mute_changed", "mute_changed"]
     assert types.count("mute_changed") == 2 + 12
+    assert len(types) == 2 + 2 + 12
     # The replay is made of the same frames the others got live.
     a_frames = {f["seq"]: f for f in a.events(rid)}
     assert all(a_frames[f["seq"]] == f for f in got)
     assert replay(carol_knows, got) == final
-    assert final.member(carol.member["id"]).connected
+    # Carol is back in the audience (listeners are counted, not listed).
+    page = await alice.audience(rid)
+    assert [m["username"] for m in page["members"]] == ["carol"]
+    assert page["members"][0]["connected"]
 
 
 async def test_sync_replays_from_a_given_point(live, member, ws) -> None:
@@ -442,6 +458,7 @@ async def test_leaving_tells_the_others(live, member, ws) -> None:
     await a.join(rid)
     b = await ws(bob)
     await b.join(rid)
+    await on_stage(alice, b, bob, rid)  # listeners leave quietly; speakers are seen to go
     answer = await b.request({"type": "room.leave", "room_id": rid})
     assert (answer["type"], answer["reason"], answer["room_id"]) == ("room.left", "left", rid)
     frame = await a.wait_frame(lambda f: f.get("type") == "room.event"
@@ -450,12 +467,11 @@ async def test_leaving_tells_the_others(live, member, ws) -> None:
                                                      "member_id": bob.member["id"],
                                                      "reason": "left"}
     assert (await fresh(alice, rid)).member(bob.member["id"]) is None
-    # Bob no longer follows the room, and may come back.
+    # Bob no longer follows the room, and may come back (to the audience).
     assert not b.events(rid, after=frame["seq"] - 1)
     assert (await b.join(rid))["type"] == "room.snapshot"
-    await a.wait_frame(lambda f: f.get("type") == "room.event"
-                       and f["event"]["type"] == "member_joined"
-                       and f["seq"] > frame["seq"])
+    await settled(a, alice, rid, audience=1)
+    assert [m["username"] for m in (await alice.audience(rid))["members"]] == ["bob"]
 
 
 async def test_a_dropped_connection_keeps_the_place_until_the_grace_period_ends(
@@ -468,7 +484,8 @@ async def test_a_dropped_connection_keeps_the_place_until_the_grace_period_ends(
     await a.join(rid)
     b = await ws(bob)
     await b.join(rid)
-    await a.wait_seq(rid, 2)
+    await on_stage(alice, b, bob, rid)  # a listener's presence is not announced
+    await settled(a, alice, rid, audience=0)
     await b.close()  # no room.leave
 
     gone = await a.wait_frame(lambda f: f.get("type") == "room.event"
@@ -501,8 +518,9 @@ async def test_the_last_member_leaving_ends_the_room(live, member, ws) -> None:
     snap = RoomSnapshot.model_validate(detail["snapshot"])
     assert snap.room.state == "ended"
     assert snap.room.ended_at is not None
-    assert snap.members == []
-    assert detail["you"] == {"in_room": False, "role": None, "actions": []}
+    assert (snap.stage, snap.hands, snap.invited, snap.audience_count) == ([], [], [], 0)
+    assert detail["you"] == {"in_room": False, "role": None, "hand_raised": False,
+                             "invited": False, "actions": [], "member_actions": {}}
     stored = await room_actions.events_since(live.runtime.svc, rid, 0)
     assert [e.event.model_dump(mode="json") for e in stored] == [
         {"type": "member_joined", "member": stored[0].event.member.model_dump(mode="json")},
