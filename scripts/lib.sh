@@ -85,3 +85,30 @@ ensure_janus() {
   warn "  sudo apt-get install janus"
   warn "Ruang will run without audio until then."
 }
+
+# Debian's chromium for the browser tests: Playwright (a Python dev dependency) drives this
+# binary; Playwright's own browser downloads are never used. Fonts make the screenshots
+# readable (Liberation for text, Noto for emoji).
+ensure_browser() {
+  local required="$1" missing=()
+  if [ -n "${RUANG_CHROMIUM:-}" ]; then
+    [ -x "$RUANG_CHROMIUM" ] || die "RUANG_CHROMIUM=$RUANG_CHROMIUM is not an executable"
+  elif ! [ -x /usr/bin/chromium ] && ! command -v chromium >/dev/null 2>&1; then
+    missing+=(chromium)
+  fi
+  if command -v dpkg-query >/dev/null 2>&1; then
+    for pkg in fonts-liberation fonts-noto-color-emoji; do
+      dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    done
+  fi
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} for the browser tests (apt-get install)"
+  apt_install --no-install-recommends "${missing[@]}" && return 0
+  if [ "$required" = required ] && [[ " ${missing[*]} " == *" chromium "* ]]; then
+    die "chromium is required but could not be installed: run 'sudo apt-get install chromium'"
+  fi
+  warn "could not install ${missing[*]} here (need root or sudo):"
+  warn "  sudo apt-get install ${missing[*]}"
+  [[ " ${missing[*]} " == *" chromium "* ]] && warn "the browser tests will be skipped until then."
+  return 0
+}

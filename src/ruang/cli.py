@@ -778,6 +778,23 @@ def bench_wslib(connections: str, servers: str, as_json: bool, write_docs: bool)
                         as_json, write_docs))
 
 
+@bench.command("web")
+@click.option("--taps", type=int, default=15, show_default=True,
+              help="Taps on a room card, each timed to the first audible audio.")
+@click.option("--cold-loads", type=int, default=1, show_default=True,
+              help="Cold loads of the hallway (JS and CSS transferred).")
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON line.")
+@click.option("--write-docs/--no-write-docs", default=False,
+              help="Record the result in docs/BENCHMARKS.md.")
+def bench_web(taps: int, cold_loads: int, as_json: bool, write_docs: bool) -> None:
+    """The web app in headless chromium: the hallway's JS + CSS on a cold load, and a
+    listener's tap on a room to first audible audio (needs the built app in web/dist)."""
+    from ruang.bench import web
+
+    sys.exit(web.main(taps=taps, cold_loads=cold_loads, as_json=as_json,
+                      write_docs=write_docs))
+
+
 @bench.command("social")
 @click.option("--members", type=int, default=1_000_000, show_default=True)
 @click.option("--follows", type=int, default=20_000_000, show_default=True)
