@@ -112,3 +112,42 @@ ensure_browser() {
   [[ " ${missing[*]} " == *" chromium "* ]] && warn "the browser tests will be skipped until then."
   return 0
 }
+
+# The web app (web/): Node dependencies when package-lock.json changed (a stamp in
+# node_modules), and a build when its sources changed (a hash of web/src and the build files,
+# kept in web/dist/.build-stamp). Node.js 20.19+ and npm come from Debian when missing.
+web_sources_hash() {
+  (cd "$RUANG_ROOT/web" &&
+    find src public sw scripts index.html vite.config.ts tsconfig.json package.json package-lock.json \
+      -type f ! -name '*.png' -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+}
+
+ensure_node() {
+  node_ok() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
+      node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'
+  }
+  node_ok && return 0
+  say "installing Node.js and npm (apt-get install nodejs npm) for the web app"
+  apt_install nodejs npm || true
+  node_ok || die "the web app needs Node.js 20.19 or newer and npm: install them (Debian/Ubuntu: sudo apt-get install nodejs npm), then run this again"
+}
+
+ensure_web() {
+  local web="$RUANG_ROOT/web"
+  [ -f "$web/package.json" ] || return 0
+  ensure_node
+  local lock; lock="$(sha256sum < "$web/package-lock.json" | cut -c1-16)"
+  if [ ! -f "$web/node_modules/.ruang-installed" ] || [ "$(cat "$web/node_modules/.ruang-installed")" != "$lock" ]; then
+    say "installing the web app's packages (npm ci)"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in web/"
+    echo "$lock" > "$web/node_modules/.ruang-installed"
+  fi
+  local sum; sum="$(web_sources_hash)"
+  if [ -f "$web/dist/index.html" ] && [ -f "$web/dist/.build-stamp" ] && [ "$(cat "$web/dist/.build-stamp")" = "$sum" ]; then
+    return 0
+  fi
+  say "building the web app (npm run build)"
+  (cd "$web" && npm run build --silent) || die "the web app's build failed (cd web && npm run build)"
+  echo "$sum" > "$web/dist/.build-stamp"
+}

@@ -22,7 +22,7 @@ from ruang.actions import members as member_actions
 from ruang.actions import rooms as room_actions
 from ruang.actions.context import Services, make_hasher
 from ruang.actions.outbox import deliver_due
-from ruang.api import accounts, admin, onboarding, people
+from ruang.api import accounts, admin, onboarding, people, web
 from ruang.api import errors as api_errors
 from ruang.api.middleware import RequestContext
 from ruang.api.rooms import health_router, router
@@ -334,6 +334,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                   description="Self-hosted social audio network. WebSocket protocol: "
                               "docs/protocol.md")
     app.state.runtime = rt
+    app.add_middleware(web.WebApp, folder=settings.effective_web_dir)
     app.add_middleware(RequestContext)
     api_errors.install(app)
     app.include_router(health_router)

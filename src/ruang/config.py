@@ -121,6 +121,8 @@ class Settings(BaseSettings):
                                       description="Largest WebSocket message a client may send.")
     cookie_secure: bool = Field(False, description="Mark the session cookie Secure (set true "
                                 "behind HTTPS).")
+    web_dir: Path | None = Field(None, description="Folder of the built web app (default: "
+                                 "web/dist in the source tree; scripts/run builds it).")
 
     @field_validator("log_level")
     @classmethod
@@ -148,6 +150,10 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def effective_web_dir(self) -> Path:
+        return self.web_dir or Path(__file__).resolve().parents[2] / "web" / "dist"
 
     @property
     def topic_list(self) -> list[str]:

@@ -1,0 +1,2 @@
+// The offline page (served by the service worker when a navigation fails): back when online.
+addEventListener("online", () => location.reload());
