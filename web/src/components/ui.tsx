@@ -42,7 +42,8 @@ export function errorText(e: unknown): string {
       return t("err.rate_limited_wait", { count: Math.max(1, Math.ceil(err.retryAfter / 60)), seconds: err.retryAfter });
     const key = `err.${err.code}`;
     const msg = t(key);
-    if (msg !== key) return msg;
+    const details = err.details?.length ? ` (${err.details.map((d) => `${d.field}: ${d.problem}`).join("; ")})` : "";
+    if (msg !== key) return msg + details;
     if (err.details?.length) return `${err.message}: ${err.details.map((d) => `${d.field} ${d.problem}`).join("; ")}`;
     return err.message || t("err.unknown");
   }

@@ -13,6 +13,7 @@ interface Hooks {
   peakHz: () => number;
   micLevel: () => number;
   pc: () => RTCPeerConnection | null;
+  audio: () => unknown;
   ws: () => WebSocket | null;
   stats: () => Promise<unknown>;
   room: () => unknown;
@@ -26,6 +27,7 @@ const hooks: Hooks = {
   peakHz: () => 0,
   micLevel: () => 0,
   pc: () => null,
+  audio: () => null,
   ws: () => null,
   stats: async () => null,
   room: () => null,

@@ -80,6 +80,12 @@ export class RoomMedia {
     setHook("micLevel", () => (this.muted ? 0 : rms(this.local, this.buf)));
     setHook("stats", () => this.stats());
     setHook("pc", () => this.pc);
+    setHook("audio", () => ({
+      context: ctx?.state ?? "none",
+      element: audioEl ? { paused: audioEl.paused, hasStream: !!audioEl.srcObject } : null,
+      micMuted: this.muted,
+      mic: this.mic?.getAudioTracks().map((t) => ({ enabled: t.enabled, state: t.readyState, label: t.label })) ?? [],
+    }));
     setHook("peakHz", () => this.peakHz());
   }
 

@@ -76,9 +76,10 @@ export class RoomSession {
   }
 
   async start(): Promise<void> {
-    mark("join-tap");
-    await this.refreshYou();
+    // The join goes out at once (first audio is what a listener waits for); what I may do
+    // (GET /rooms/{id}) and the chat history load meanwhile.
     realtime.start();
+    void this.refreshYou();
     void this.loadChat();
   }
 
@@ -204,6 +205,7 @@ export function enterRoom(id: number): RoomSession {
   const cur = currentRoom.value;
   if (cur && cur.roomId === id && !cur.left.value) return cur;
   if (cur) void cur.leave();
+  mark("room-open");
   const s = new RoomSession(id);
   currentRoom.value = s;
   void s.start();

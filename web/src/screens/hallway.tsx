@@ -22,8 +22,12 @@ export function HallwayScreen() {
       setError(null);
     });
     const offOpen = realtime.onOpen(() => realtime.send({ type: "hallway.subscribe", subscribe: true }));
+    // Fetch the room screen's code once the hallway is idle: a tap on a room then waits for
+    // nothing but the network to the room (the chunk stays out of the first load).
+    const prefetch = setTimeout(() => void import("./room").catch(() => {}), 1500);
     return () => {
       live = false;
+      clearTimeout(prefetch);
       off();
       offOpen();
       realtime.send({ type: "hallway.subscribe", subscribe: false });

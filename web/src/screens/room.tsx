@@ -139,7 +139,8 @@ function Room({ s }: { s: RoomSession }) {
             {media.quality.value && <span class={`q q-${media.quality.value}`}>{t(`room.quality_${media.quality.value}`)}</span>}
             {(conn === "reconnecting" || conn === "offline") && <span class="q q-poor">{t("conn.reconnecting")}</span>}
             {media.state.value === "waiting" && <span class="q q-fair">{t("room.media_waiting")}</span>}
-            {media.micError.value && <span class="q q-poor">{t("room.mic_error")}</span>}
+            {media.micError.value && <span class="q q-poor" data-testid="mic-error" data-error={media.micError.value}>
+              {window.isSecureContext ? t("room.mic_error") : t("room.mic_insecure")}</span>}
           </p>
         </header>
         <ErrorBox error={s.error.value} />
@@ -350,7 +351,8 @@ function MemberSheet({ s, member, onClose }: { s: RoomSession; member: MemberVie
   const run = async (a: string) => {
     setError(null);
     try {
-      await post(`/rooms/${s.roomId}/stage/${a.replace(/_/g, "-")}`, { member: `@${member.username}` });
+      const path = a === "invite_to_speak" ? "invite" : a.replace(/_/g, "-");
+      await post(`/rooms/${s.roomId}/stage/${path}`, { member: `@${member.username}` });
       onClose();
     } catch (e) {
       setError(e);
