@@ -49,11 +49,16 @@ looks for it in <code>{folder}</code> (<code>RUANG_WEB_DIR</code>).</p>
 <p>The API is at <a href="/docs">/docs</a>.</p></body></html>"""
 
 
-def content_security_policy(realtime_url: str) -> str:
+def content_security_policy(realtime_url: str, *extra: str) -> str:
+    """The policy for the app's HTML. ``connect-src`` names the realtime listener's origin
+    (and ``extra`` origins, e.g. the same listener reached by the page's own host name)."""
     parts = urlsplit(realtime_url)
     connect = "'self'"
     if parts.scheme in ("ws", "wss") and parts.netloc:
         connect += f" {parts.scheme}://{parts.netloc}"
+    for origin in extra:
+        if origin not in connect.split():
+            connect += f" {origin}"
     return "; ".join([
         "default-src 'self'", "script-src 'self'", "style-src 'self'",
         "img-src 'self' data: blob:", "media-src 'self' blob:", f"connect-src {connect}",
@@ -161,7 +166,16 @@ class WebApp:
         runtime: Runtime | None = getattr(getattr(scope.get("app"), "state", None), "runtime",
                                           None)
         realtime_url = runtime.realtime.url if runtime is not None else ""
-        return [("content-security-policy", content_security_policy(realtime_url)),
+        extra: list[str] = []
+        if runtime is not None and not runtime.settings.realtime_public_url:
+            # The listener on its own port, reached by the host name the page was loaded from
+            # (a server on 0.0.0.0 reports 127.0.0.1; see server-needs: the lead's side).
+            host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
+            hostname = urlsplit(f"//{host}").hostname
+            if hostname:
+                name = f"[{hostname}]" if ":" in hostname else hostname
+                extra.append(f"ws://{name}:{runtime.realtime.port}")
+        return [("content-security-policy", content_security_policy(realtime_url, *extra)),
                 ("x-frame-options", "DENY"),
                 ("permissions-policy", "microphone=(self), camera=(), geolocation=()")]
 
