@@ -280,10 +280,10 @@ function Grid(props: { testid: string; label: string; members: MemberView[]; spe
       {props.members.map((m) => {
         const acts = you?.member_actions[String(m.id)] ?? [];
         const talking = props.speaking.has(m.id) && !m.self_muted && !m.mod_muted;
-        const label = [
-          m.display_name,
+        // Visible name first, then the states for screen readers (the accessible name then
+        // starts with the visible text, as WCAG's "label in name" asks).
+        const states = [
           m.id === myId ? t("room.you") : "",
-          m.role === "moderator" ? t("role.moderator") : "",
           talking ? t("room.speaking") : "",
           m.mod_muted ? t("room.mod_muted") : m.self_muted ? t("room.muted") : "",
           m.connected ? "" : t("room.disconnected"),
@@ -296,13 +296,14 @@ function Grid(props: { testid: string; label: string; members: MemberView[]; spe
             </span>
             <span class="name">{m.display_name}</span>
             {m.role === "moderator" && <span class="role-tag">{t("role.moderator")}</span>}
+            {states && <span class="sr-only">, {states}</span>}
           </>
         );
         return (
           <li key={m.id} data-testid="member" data-member-id={m.id} data-username={m.username} data-role={m.role}
             data-speaking={String(talking)} data-muted={String(m.self_muted || m.mod_muted)} data-mod-muted={String(m.mod_muted)}
             data-connected={String(m.connected)} class={m.connected ? "" : "away"}>
-            <button type="button" class="member" aria-label={label} aria-haspopup={acts.length ? "dialog" : undefined} onClick={() => props.onOpen(m)}>
+            <button type="button" class="member" aria-haspopup={acts.length ? "dialog" : undefined} onClick={() => props.onOpen(m)}>
               {body}
             </button>
           </li>
