@@ -26,8 +26,8 @@ const hash = createHash("sha256");
 for (const f of files.sort()) hash.update(readFileSync(f));
 const version = hash.digest("hex").slice(0, 12);
 const sw = readFileSync(join(root, "sw", "sw.js"), "utf8")
-  .replace("__VERSION__", version)
-  .replace("__PRECACHE__", JSON.stringify(precache));
+  .replace(/"__VERSION__"/g, JSON.stringify(version))
+  .replace(/= __PRECACHE__;/, `= ${JSON.stringify(precache)};`);
 writeFileSync(join(dist, "sw.js"), sw);
 
 let gz = 0, br = 0;

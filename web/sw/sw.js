@@ -1,6 +1,6 @@
 // Ruang's service worker. It precaches the app shell (index.html, the hashed assets, the
 // offline page, icons) and serves it when the network is down. It never caches /api/ (private
-// data) nor touches the WebSocket. __PRECACHE__ and __VERSION__ are filled in by
+// data) nor touches the WebSocket. The precache list and the version are filled in by
 // scripts/postbuild.mjs.
 const VERSION = "__VERSION__";
 const PRECACHE = __PRECACHE__;
