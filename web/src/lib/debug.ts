@@ -14,6 +14,7 @@ interface Hooks {
   micLevel: () => number;
   pc: () => RTCPeerConnection | null;
   audio: () => unknown;
+  speaking: () => number[];
   ws: () => WebSocket | null;
   stats: () => Promise<unknown>;
   room: () => unknown;
@@ -28,6 +29,7 @@ const hooks: Hooks = {
   micLevel: () => 0,
   pc: () => null,
   audio: () => null,
+  speaking: () => [],
   ws: () => null,
   stats: async () => null,
   room: () => null,

@@ -72,6 +72,7 @@ export class RoomSession {
       realtime.on("media.state", mine((m) => this.media.serverState(m.media_id as string | null, String(m.state)))),
       realtime.onOpen(() => void this.join()),
     );
+    setHook("speaking", () => [...this.speaking.value]);
     setHook("room", () => JSON.parse(JSON.stringify({ snapshot: this.snapshot.value, you: this.you.value, left: this.left.value })));
   }
 
