@@ -43,7 +43,10 @@ export function errorText(e: unknown): string {
     const key = `err.${err.code}`;
     const msg = t(key);
     const details = err.details?.length ? ` (${err.details.map((d) => `${d.field}: ${d.problem}`).join("; ")})` : "";
-    if (msg !== key) return msg + details;
+    // invalid_input covers many rules (title length, a date too far ahead): the server's own
+    // sentence says which, so it follows the translated one.
+    const why = !details && err.code === "invalid_input" && err.message && err.message !== "the request is not valid" ? ` (${err.message})` : "";
+    if (msg !== key) return msg + details + why;
     if (err.details?.length) return `${err.message}: ${err.details.map((d) => `${d.field} ${d.problem}`).join("; ")}`;
     return err.message || t("err.unknown");
   }

@@ -7,6 +7,9 @@ import { navigate } from "../lib/router";
 import type { RoomKind, RoomView } from "../realtime/types";
 import { bind, ErrorBox, Field, Screen, TextArea, useLoad } from "../components/ui";
 
+// The value format of <input type="datetime-local"> in local time: 2026-12-02T10:30.
+const localInput = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+
 const names = (s: string) => s.split(/[\s,]+/).map((x) => x.replace(/^@/, "")).filter(Boolean);
 
 export default function NewRoom() {
@@ -83,7 +86,8 @@ export default function NewRoom() {
           {t("newroom.later")}
         </label>
         {later && (
-          <Field label={t("newroom.when")} testid="room-when" type="datetime-local" value={when} onInput={bind(setWhen)} required />
+          <Field label={t("newroom.when")} testid="room-when" type="datetime-local" value={when} onInput={bind(setWhen)} required
+            min={localInput(new Date(Date.now() + 60_000))} max={localInput(new Date(Date.now() + 364 * 86400_000))} hint={t("newroom.when_hint")} />
         )}
         <ErrorBox error={error} />
         <button class="btn primary" type="submit" data-testid="room-create" disabled={busy}>
