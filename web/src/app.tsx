@@ -5,6 +5,7 @@ import { announce, unread } from "./lib/announce";
 import { t } from "./i18n";
 import { focusScreen, loc, match } from "./lib/router";
 import { me } from "./lib/session";
+import { get } from "./lib/api";
 import { realtime } from "./realtime/socket";
 import { currentRoom } from "./realtime/current";
 import { Avatar, lazyScreen } from "./components/ui";
@@ -130,9 +131,12 @@ export function App() {
     focusScreen();
   }, [path]);
   useEffect(() => {
-    if (me.value) realtime.start();
-    else if (me.value === null) realtime.stop();
-  }, [me.value]);
+    if (me.value) {
+      realtime.start();
+      // The badge starts from what is unread; notification frames add to it.
+      get<unknown[]>("/notifications?unread=true&limit=100").then((l) => (unread.value = l.length), () => {});
+    } else if (me.value === null) realtime.stop();
+  }, [me.value?.id]);
   const conn = realtime.state.value;
   return (
     <>
